@@ -1,0 +1,55 @@
+# The README's two commands, `make run` and `make test`, each set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Installed first when the venv has no torch yet. These two come from local disk on the
+# project's machines; elsewhere pip fetches them. Override to keep another torch:
+#   make test TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup run test test-fast lint format notebooks lab clean
+
+help:
+	@echo "make run        execute every notebook with its defaults into runs/latest/"
+	@echo "make test       the whole test suite: lint, unit tests, notebooks, nbval"
+	@echo "make notebooks  re-execute the committed notebooks in place"
+	@echo "make lab        JupyterLab on the notebooks"
+	@echo "make format     ruff format and fix, notebooks included"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m bce_helpers run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
+	$(BIN)/python -m pytest --nbval-lax -p no:randomly notebooks
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebook" tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m bce_helpers refresh
+	$(BIN)/ruff format notebooks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache .hypothesis

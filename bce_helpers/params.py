@@ -1,0 +1,190 @@
+"""Notebook parameters: what each notebook accepts, checked before any work is done.
+
+Every notebook's parameters cell is followed by one call, ``setup(NOTEBOOK, **params)``,
+that checks each value against the notebook's spec here, seeds every random source,
+picks the device and prints one line saying what it chose.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from bce_helpers.results import write_results
+
+_INVALID = object()  # what a rule's coerce() returns for a value it refuses
+
+
+@dataclass(frozen=True)
+class Number:
+    """An int (or, with real=True, a float) within optional bounds."""
+
+    real: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: the value must be strictly greater than `low`
+
+    def allowed(self) -> str:
+        kind = "a number" if self.real else "an integer"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"<= {self.high:g}")
+        return kind + (" " + " and ".join(parts) if parts else "")
+
+    def coerce(self, value: Any) -> Any:
+        ok_types = (int, float) if self.real else (int,)
+        if isinstance(value, bool) or not isinstance(value, ok_types):
+            return _INVALID
+        if self.real:
+            value = float(value)
+            if not math.isfinite(value):
+                return _INVALID
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return _INVALID
+        if self.high is not None and value > self.high:
+            return _INVALID
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of values."""
+
+    choices: tuple[Any, ...]
+
+    def allowed(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def coerce(self, value: Any) -> Any:
+        return value if value in self.choices else _INVALID
+
+
+@dataclass(frozen=True)
+class OptionalPath:
+    """None, or a file path given as a string."""
+
+    def allowed(self) -> str:
+        return "None or a file path (str)"
+
+    def coerce(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (str, os.PathLike)) and str(value):
+            return str(value)
+        return _INVALID
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+COMMON: dict[str, Any] = {
+    "seed": Number(low=0, high=2**32 - 1),
+    "device": Choice(DEVICES),
+    "results_path": OptionalPath(),
+}
+
+# What each notebook accepts beyond the common three.
+SPECS: dict[str, dict[str, Any]] = {
+    "01_bce_loss": {"n_points": Number(low=3, high=100_000)},
+    "02_functional_bce": {"rows": Number(low=1, high=10_000), "cols": Number(low=1, high=10_000)},
+    "03_bce_with_logits": {
+        "z_max": Number(real=True, low=0, low_open=True, high=1e6),
+        "n_points": Number(low=3, high=1_000_000),
+    },
+    "04_pos_weight": {
+        "pos_weight": Number(real=True, low=0, low_open=True, high=1e4),
+        "positive_fraction": Number(real=True, low=0, low_open=True, high=0.5),
+        "n_samples": Number(low=100, high=10_000_000),
+        "steps": Number(low=1, high=100_000),
+        "lr": Number(real=True, low=0, low_open=True, high=10),
+    },
+}
+
+
+def spec_for(notebook: str) -> dict[str, Any]:
+    """The full parameter spec of a notebook, common parameters first."""
+    if notebook not in SPECS:
+        raise ValueError(f"notebook must be one of {sorted(SPECS)}, got {notebook!r}")
+    return {**COMMON, **SPECS[notebook]}
+
+
+def check_params(notebook: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Return the parameters with their types normalised, or raise a ValueError naming one."""
+    spec = spec_for(notebook)
+    unknown = sorted(set(params) - set(spec))
+    missing = sorted(set(spec) - set(params))
+    if unknown or missing:
+        raise ValueError(
+            f"{notebook}: unknown parameter(s) {unknown}, missing {missing}; "
+            f"declared parameters: {list(spec)}"
+        )
+    checked = {}
+    for name, rule in spec.items():
+        value = rule.coerce(params[name])
+        if value is _INVALID:
+            raise ValueError(
+                f"parameter {name}={params[name]!r} is not allowed: expected {rule.allowed()}"
+            )
+        checked[name] = value
+    return checked
+
+
+def available_devices() -> list[str]:
+    """Devices torch can use on this machine, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn 'auto' into the best device here; refuse one this machine lacks."""
+    here = available_devices()
+    if device == "auto":
+        return torch.device(here[0])
+    if device not in here:
+        raise ValueError(
+            f"parameter device={device!r} is not available on this machine: "
+            f"use 'auto' or one of {here}"
+        )
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's random generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class NotebookRun:
+    """The checked parameters and chosen device of one notebook execution."""
+
+    notebook: str
+    params: dict[str, Any]
+    device: torch.device
+
+    def save_results(self, **numbers: Any) -> None:
+        """Write the results JSON if results_path was given; do nothing otherwise."""
+        path = self.params["results_path"]
+        if path is not None:
+            write_results(path, self.notebook, self.params, self.device, numbers)
+
+
+def setup(notebook: str, **params: Any) -> NotebookRun:
+    """Check all parameters, seed, pick the device and print one line saying so."""
+    checked = check_params(notebook, params)
+    device = resolve_device(checked["device"])
+    seed_everything(checked["seed"])
+    print(f"device={device.type} seed={checked['seed']} torch={torch.__version__}")
+    return NotebookRun(notebook, checked, device)

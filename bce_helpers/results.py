@@ -1,0 +1,64 @@
+"""Results files: the JSON each notebook writes when `results_path` is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors, NumPy values and tuples as plain JSON types."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().tolist()
+    elif isinstance(value, np.ndarray | np.generic):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON to a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(to_jsonable(data), f, indent=2, allow_nan=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_results(
+    path: str | os.PathLike,
+    notebook: str,
+    params: dict[str, Any],
+    device: torch.device | str,
+    numbers: dict[str, Any],
+) -> Path:
+    """Write a notebook's results: its parameters, torch version, device and numbers."""
+    record = {
+        "notebook": notebook,
+        "params": params,
+        "torch_version": torch.__version__,
+        "device": str(device),
+        **numbers,
+    }
+    return write_json_atomic(path, record)
+
+
+def read_results(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a results JSON written by `write_results`."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,192 @@
+"""bce_helpers.losses against torch itself: values, gradients and bad input."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bce_helpers.losses import bce, bce_with_logits, log_sigmoid, naive_bce_with_logits
+
+TOL = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float64: dict(atol=1e-12, rtol=1e-12)}
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+@st.composite
+def bce_case(draw):
+    """A shape, dtype, reduction, soft or hard targets, and optional broadcast weights."""
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=0, max_size=4)))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(shape, generator=g, dtype=dtype) * draw(st.sampled_from([1.0, 5.0, 30.0]))
+    if draw(st.booleans()):
+        target = torch.rand(shape, generator=g, dtype=dtype)
+    else:
+        target = torch.randint(0, 2, shape, generator=g).to(dtype)
+
+    def broadcastable():
+        # a trailing part of the shape, some dims squeezed to 1
+        k = draw(st.integers(0, len(shape)))
+        sub = [1 if draw(st.booleans()) else n for n in shape[len(shape) - k :]]
+        return torch.rand(sub, generator=g, dtype=dtype) * 3
+
+    weight = broadcastable() if draw(st.booleans()) else None
+    pos_weight = broadcastable() if draw(st.booleans()) else None
+    reduction = draw(st.sampled_from(REDUCTIONS))
+    return logits, target, weight, pos_weight, reduction
+
+
+@settings(max_examples=150, deadline=None)
+@given(bce_case())
+def test_bce_with_logits_matches_torch(case):
+    logits, target, weight, pos_weight, reduction = case
+    x1 = logits.clone().requires_grad_()
+    x2 = logits.clone().requires_grad_()
+    ours = bce_with_logits(x1, target, weight, pos_weight, reduction)
+    ref = F.binary_cross_entropy_with_logits(
+        x2, target, weight, pos_weight=pos_weight, reduction=reduction
+    )
+    torch.testing.assert_close(ours, ref, **TOL[logits.dtype])
+    ours.sum().backward()
+    ref.sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, **TOL[logits.dtype])
+
+
+@settings(max_examples=150, deadline=None)
+@given(bce_case())
+def test_bce_matches_torch(case):
+    logits, target, weight, _, reduction = case
+    # interior probabilities, where the gradient is defined
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    p1 = p.clone().requires_grad_()
+    p2 = p.clone().requires_grad_()
+    ours = bce(p1, target, weight, reduction)
+    ref = F.binary_cross_entropy(p2, target, weight, reduction=reduction)
+    torch.testing.assert_close(ours, ref, **TOL[p.dtype])
+    ours.sum().backward()
+    ref.sum().backward()
+    # the gradient divides by p(1 - p): compare relative to its size
+    torch.testing.assert_close(p1.grad, p2.grad, atol=TOL[p.dtype]["atol"], rtol=1e-5)
+
+
+def test_gradient_of_bce_by_hand():
+    """d/dp mean BCE = (p - y) / (p (1 - p)) / N: hand formula against autograd."""
+    p = torch.tensor([[0.2, 0.7, 0.9], [0.5, 0.01, 0.99]], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.0, 1.0, 0.3], [1.0, 0.5, 0.0]], dtype=torch.float64)
+    bce(p, y).backward()
+    by_hand = (p - y) / (p * (1 - p)) / p.numel()
+    torch.testing.assert_close(p.grad, by_hand.detach())
+
+
+def test_clamp_at_exact_zero_and_one():
+    p = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5])
+    ours = bce(p, y, reduction="none")
+    torch.testing.assert_close(ours, F.binary_cross_entropy(p, y, reduction="none"))
+    assert ours.tolist() == [100.0, 100.0, 0.0, 0.0, 50.0]
+
+
+def test_mean_with_weight_divides_by_numel_not_weight_sum():
+    p = torch.tensor([0.3, 0.6, 0.8])
+    y = torch.tensor([0.0, 1.0, 1.0])
+    w = torch.tensor([0.0, 2.0, 10.0])
+    per_element = -(y * p.log() + (1 - y) * (1 - p).log()) * w
+    assert bce(p, y, w).item() == pytest.approx(per_element.sum().item() / 3, rel=1e-6)
+    assert bce(p, y, w).item() != pytest.approx(per_element.sum().item() / w.sum().item())
+
+
+def test_seed_numbers():
+    """Known numbers from the seed guides."""
+    # seed 001, Example 1: its printed tensors give its printed loss 1.2200
+    p = torch.tensor([0.3440, 0.7944, 0.8919, 0.3551, 0.9817, 0.8871])
+    y = torch.tensor([0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129])
+    assert round(bce(p, y).item(), 4) == 1.2200
+    # seed 000, Example 4: softplus(-1.5) = log(1 + e^-1.5) = 0.2014
+    out = bce_with_logits(torch.full([10, 64], 1.5), torch.ones(10, 64), pos_weight=torch.ones(64))
+    assert out.item() == pytest.approx(math.log1p(math.exp(-1.5)), abs=1e-7)
+
+
+def test_pos_weight_equals_weight_for_hard_labels():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3)
+    y = torch.randint(0, 2, (8, 3)).float()
+    pw = torch.tensor([0.5, 2.0, 7.0])
+    a = bce_with_logits(x, y, pos_weight=pw)
+    b = bce_with_logits(x, y, weight=pw * y + (1 - y))
+    torch.testing.assert_close(a, b)
+
+
+def test_pos_weight_per_channel_on_images():
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 4, 5)
+    y = torch.rand(2, 3, 4, 5)
+    pw = torch.tensor([1.0, 2.0, 3.0]).reshape(3, 1, 1)
+    ref = F.binary_cross_entropy_with_logits(x, y, pos_weight=pw)
+    torch.testing.assert_close(bce_with_logits(x, y, pos_weight=pw), ref)
+
+
+def test_logits_are_unbounded_and_stable():
+    x = torch.tensor([-1000.0, 1000.0, -1000.0, 1000.0, 0.0])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0])
+    ours = bce_with_logits(x, y, reduction="none")
+    torch.testing.assert_close(ours, F.binary_cross_entropy_with_logits(x, y, reduction="none"))
+    assert ours.tolist() == [1000.0, 1000.0, 0.0, 0.0, pytest.approx(math.log(2))]
+    torch.testing.assert_close(log_sigmoid(x), F.logsigmoid(x))
+
+
+def test_naive_formula_breaks_where_torch_does_not():
+    x = torch.tensor([1000.0, -1000.0, 20.0])
+    y = torch.tensor([1.0, 1.0, 0.0])
+    naive = naive_bce_with_logits(x, y, reduction="none")
+    # 0 * log(0) = nan for a confident right answer; log(0) = -inf for a confident wrong one
+    assert math.isnan(naive[0]) and math.isinf(naive[1])
+    # sigmoid(20) rounds to 1 in float32, so log(1 - p) = -inf although the loss is 20
+    assert math.isinf(naive[2])
+    ref = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    assert ref.tolist() == [0.0, 1000.0, 20.0]
+    # where sigmoid does not saturate the two formulas agree
+    z = torch.linspace(-8, 8, 33, dtype=torch.float64)
+    t = torch.rand(33, dtype=torch.float64)
+    torch.testing.assert_close(naive_bce_with_logits(z, t), bce_with_logits(z, t))
+
+
+P = torch.tensor([[0.2, 0.8], [0.5, 0.5]])
+Y = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: bce(P * 2, Y), r"input \(probabilities\) must lie in \[0, 1\]"),
+        (lambda: bce(P - 1, Y), r"input \(probabilities\).*first: -0.8"),
+        (lambda: bce(torch.full((2, 2), float("nan")), Y), r"input \(probabilities\).*NaN"),
+        (lambda: bce(P, Y + 0.5), r"target must lie in \[0, 1\]"),
+        (lambda: bce_with_logits(P, Y * 1.5), r"target must lie in \[0, 1\]"),
+        (lambda: bce_with_logits(P, Y.clone().fill_(float("nan"))), r"target .* NaN"),
+        (lambda: bce(P, Y[0]), r"target shape \(2,\) must equal input shape \(2, 2\)"),
+        (lambda: bce_with_logits(P, Y.T.reshape(4)), r"target shape \(4,\)"),
+        (lambda: bce(P, Y, weight=torch.ones(3)), r"weight of shape \(3,\) does not broadcast"),
+        (lambda: bce(P, Y, weight=torch.ones(2, 2, 2)), r"weight of shape \(2, 2, 2\)"),
+        (lambda: bce_with_logits(P, Y, pos_weight=torch.ones(3)), r"pos_weight of shape \(3,\)"),
+        (lambda: bce_with_logits(P, Y, pos_weight=3.0), r"pos_weight must be a torch.Tensor"),
+        (lambda: bce(P, Y, reduction="avg"), r"reduction must be one of .*'avg'"),
+        (lambda: bce_with_logits(P, Y.long()), r"target must be a floating-point tensor"),
+        (lambda: bce([0.5], Y), r"input must be a torch.Tensor, got list"),
+    ],
+)
+def test_bad_input_names_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_torch_itself_gives_less_helpful_errors():
+    """The reason the helpers check: torch raises RuntimeError or TypeError here."""
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(P * 2, Y)
+    with pytest.raises(TypeError):
+        F.binary_cross_entropy_with_logits(P, Y, pos_weight=3.0)
+    # and no check at all for logits' targets outside [0, 1]: a negative loss
+    assert F.binary_cross_entropy_with_logits(torch.tensor([5.0]), torch.tensor([1.5])) < 0

@@ -1,0 +1,104 @@
+"""Parameter checking, device choice, seeding and the results JSON."""
+
+import json
+
+import pytest
+import torch
+
+from bce_helpers.params import SPECS, check_params, resolve_device, setup, spec_for
+
+
+def defaults_04(**over):
+    params = dict(
+        seed=42,
+        device="cpu",
+        results_path=None,
+        pos_weight=4.0,
+        positive_fraction=0.2,
+        n_samples=4000,
+        steps=300,
+        lr=0.05,
+    )
+    return {**params, **over}
+
+
+def test_good_values_are_normalised():
+    checked = check_params("04_pos_weight", defaults_04(pos_weight=3, lr=1))
+    assert checked["pos_weight"] == 3.0 and isinstance(checked["pos_weight"], float)
+    assert checked["lr"] == 1.0 and isinstance(checked["lr"], float)
+    assert checked["n_samples"] == 4000 and isinstance(checked["n_samples"], int)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("pos_weight", 0, "a number > 0"),
+        ("pos_weight", -2.0, "a number > 0"),
+        ("pos_weight", "3", "a number > 0"),
+        ("pos_weight", float("inf"), "a number > 0"),
+        ("positive_fraction", 0.7, "<= 0.5"),
+        ("n_samples", 10.5, "an integer >= 100"),
+        ("n_samples", True, "an integer >= 100"),
+        ("steps", 0, "an integer >= 1"),
+        ("seed", -1, "an integer >= 0"),
+        ("seed", None, "an integer >= 0"),
+        ("device", "gpu", "one of 'auto', 'cpu', 'cuda', 'mps'"),
+        ("results_path", 3, "None or a file path"),
+    ],
+)
+def test_bad_value_names_parameter_value_and_allowed(name, value, allowed):
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(**{name: value}))
+    msg = str(err.value)
+    assert f"parameter {name}={value!r}" in msg
+    assert allowed in msg
+
+
+def test_unknown_and_missing_names():
+    params = defaults_04(pos_wieght=3.0)
+    del params["lr"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['pos_wieght'\], missing \['lr'\]"):
+        check_params("04_pos_weight", params)
+    with pytest.raises(ValueError, match="notebook must be one of"):
+        spec_for("99_nope")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_where_there_is_none():
+    with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="device='cuda'"):
+        setup("04_pos_weight", **defaults_04(device="cuda"))
+
+
+def test_auto_picks_cuda_then_mps_then_cpu():
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected is None:
+        mps = getattr(torch.backends, "mps", None)
+        expected = "mps" if mps is not None and mps.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+def test_setup_seeds_prints_and_saves(tmp_path, capsys):
+    path = tmp_path / "sub" / "r.json"
+    run = setup("04_pos_weight", **defaults_04(seed=7, results_path=str(path)))
+    a = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(a, torch.rand(3))
+    assert capsys.readouterr().out.strip() == f"device=cpu seed=7 torch={torch.__version__}"
+    run.save_results(example4_loss=torch.tensor(0.25), history=[1, 2])
+    data = json.loads(path.read_text())
+    assert data["params"]["seed"] == 7 and data["device"] == "cpu"
+    assert data["example4_loss"] == 0.25 and data["history"] == [1, 2]
+    assert data["torch_version"] == torch.__version__
+
+
+def test_save_results_without_path_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    setup("04_pos_weight", **defaults_04()).save_results(x=1.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_spec_has_the_common_three():
+    for notebook in SPECS:
+        assert list(spec_for(notebook))[:3] == ["seed", "device", "results_path"]
