@@ -39,7 +39,7 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
-	$(BIN)/python -m pytest --nbval-lax -p no:randomly notebooks
+	$(BIN)/python -m pytest --nbval-lax notebooks
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook" tests

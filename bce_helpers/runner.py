@@ -120,7 +120,9 @@ def run_one(notebook: Path, out_dir: Path, parameters: dict[str, Any]) -> RunRes
             cwd=out_dir,
         )
     except Exception as exc:  # a failed run is reported, not raised
-        return RunResult(notebook.stem, "failed", time.perf_counter() - start, error=error_line(exc))
+        return RunResult(
+            notebook.stem, "failed", time.perf_counter() - start, error=error_line(exc)
+        )
     seconds = time.perf_counter() - start
     return RunResult(notebook.stem, "ok", seconds, headline_numbers(read_results(results_path)))
 

@@ -57,7 +57,9 @@ def test_bad_value_names_parameter_value_and_allowed(name, value, allowed):
 def test_unknown_and_missing_names():
     params = defaults_04(pos_wieght=3.0)
     del params["lr"]
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['pos_wieght'\], missing \['lr'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown parameter\(s\) \['pos_wieght'\], missing \['lr'\]"
+    ):
         check_params("04_pos_weight", params)
     with pytest.raises(ValueError, match="notebook must be one of"):
         spec_for("99_nope")

@@ -1,0 +1,138 @@
+"""Every notebook executed through papermill with small parameters, results asserted."""
+
+import json
+import math
+import subprocess
+import sys
+
+import nbformat
+import papermill
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bce_helpers.params import spec_for
+from bce_helpers.runner import NOTEBOOK_DIR, all_notebooks, execute, find_notebook
+
+pytestmark = pytest.mark.notebook
+NOTEBOOKS = ["01_bce_loss", "02_functional_bce", "03_bce_with_logits", "04_pos_weight"]
+
+
+def test_the_four_notebooks_exist():
+    assert [p.stem for p in all_notebooks()][:4] == NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_matches_the_spec(name):
+    path = find_notebook(name)
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged `parameters`"
+    declared = papermill.inspect_notebook(str(path))
+    assert list(declared) == list(spec_for(name)), (
+        "parameters cell and spec must list the same names"
+    )
+    assert declared["seed"]["default"] == "42" and declared["device"]["default"] == '"auto"'
+    assert declared["results_path"]["default"] == "None"
+    # the next code cell checks every parameter, by name
+    following = nb.cells[nb.cells.index(tagged[0]) + 1].source
+    assert f'setup(\n    "{name}"' in following or f'setup("{name}"' in following
+    for param in declared:
+        assert f"{param}={param}" in following
+
+
+def test_01_values(run_notebook):
+    r = run_notebook("01", seed=3, n_points=11)
+    torch.manual_seed(3)
+    x, t = torch.randn(2, 3), torch.rand(2, 3)
+    expected = F.binary_cross_entropy(torch.sigmoid(x), t).item()
+    assert r["example1_loss"] == pytest.approx(expected, abs=1e-6)
+    assert r["example1_loss_by_hand"] == pytest.approx(expected, abs=1e-6)
+    assert 0 <= r["grad_max_abs_err"] < 1e-6
+    assert round(r["seed001_example1_loss"], 4) == 1.2200
+    assert r["params"]["seed"] == 3 and r["params"]["n_points"] == 11
+    assert r["device"] in ("cpu", "cuda", "mps") and r["torch_version"] == torch.__version__
+
+
+def test_02_values(run_notebook):
+    r = run_notebook("02", seed=5, rows=4, cols=3)
+    torch.manual_seed(5)
+    x, t = torch.randn(4, 3), torch.rand(4, 3)
+    expected = F.binary_cross_entropy(torch.sigmoid(x), t).item()
+    assert r["functional_loss"] == pytest.approx(expected, abs=1e-6)
+    assert r["module_loss"] == r["functional_loss"]
+
+
+def test_03_values(run_notebook):
+    r = run_notebook("03", seed=1, z_max=50.0, n_points=101)
+    torch.manual_seed(1)
+    x = torch.randn(3)
+    t = torch.ones(3).random_(2)
+    expected = F.binary_cross_entropy_with_logits(x, t).item()
+    assert r["example3_loss"] == pytest.approx(expected, abs=1e-6)
+    assert 0 <= r["max_abs_diff_sigmoid_bce_vs_with_logits"] < 1e-6
+    # 1 / (1 + e^-z) rounds to 1.0 in float32 once e^-z is below half an ulp of 1, 2^-24
+    assert r["sigmoid_saturation_z_float32"] == pytest.approx(24 * math.log(2), abs=0.02)
+
+
+def test_04_values(run_notebook):
+    r = run_notebook("04", pos_weight=2.0, positive_fraction=0.1, n_samples=1000, steps=300)
+    assert r["example4_loss"] == pytest.approx(math.log1p(math.exp(-1.5)), abs=1e-6)
+    assert r["positive_fraction_observed"] == pytest.approx(0.1)
+    assert r["optimal_logit_theory"] == pytest.approx(math.log(2 * 0.1 / 0.9), abs=1e-6)
+    assert r["optimal_logit_measured"] == pytest.approx(r["optimal_logit_theory"], abs=1e-3)
+    assert abs(r["calibrated_mean_probability"] - 0.1) < 0.03
+
+
+def test_04_from_the_command_line_in_another_directory(tmp_path):
+    """The README's papermill command, run from a directory that is not the repo."""
+    nb = NOTEBOOK_DIR / "04_pos_weight.ipynb"
+    cmd = [sys.executable, "-m", "papermill", str(nb), "out.ipynb"]
+    cmd += ["-p", "pos_weight", "3", "-p", "results_path", "r.json", "-p", "steps", "200"]
+    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["params"]["pos_weight"] == 3.0
+    assert r["optimal_logit_theory"] == pytest.approx(math.log(3 * 0.2 / 0.8), abs=1e-6)
+    assert r["optimal_logit_measured"] == pytest.approx(r["optimal_logit_theory"], abs=1e-3)
+
+
+BAD = [
+    ("01", {"n_points": 1}, "parameter n_points=1 is not allowed: expected an integer >= 3"),
+    ("01", {"seed": "abc"}, "parameter seed='abc' is not allowed: expected an integer >= 0"),
+    ("02", {"rows": 0}, "parameter rows=0 is not allowed"),
+    ("03", {"z_max": -5.0}, "parameter z_max=-5.0 is not allowed: expected a number > 0"),
+    ("04", {"pos_weight": 0}, "parameter pos_weight=0 is not allowed: expected a number > 0"),
+    ("04", {"positive_fraction": 0.9}, "parameter positive_fraction=0.9 is not allowed"),
+    ("04", {"device": "tpu"}, "parameter device='tpu' is not allowed: expected one of 'auto'"),
+]
+if not torch.cuda.is_available():
+    BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))
+
+
+@pytest.mark.parametrize(("name", "params", "message"), BAD)
+def test_bad_parameter_stops_in_the_check_cell(tmp_path, name, params, message):
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        execute(find_notebook(name), out, params, cwd=tmp_path)
+    assert err.value.ename == "ValueError"
+    assert message in err.value.evalue
+    failed = [
+        c
+        for c in nbformat.read(out, as_version=4).cells
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
+    assert len(failed) == 1 and "setup(" in failed[0].source, "the setup cell must fail"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_notebook_is_clean(name):
+    nb = nbformat.read(find_notebook(name), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert any(c.outputs for c in code), "committed with outputs (run `make notebooks`)"
+    for c in code:
+        for o in c.outputs:
+            assert o.output_type != "error"
+            text = o.get("text", "")
+            assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text
+        assert "papermill" not in c.metadata and "execution" not in c.metadata
+    assert "papermill" not in nb.metadata

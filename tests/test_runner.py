@@ -1,0 +1,76 @@
+"""The notebook runner behind `make run` and `make notebooks`."""
+
+import json
+
+import nbformat
+import pytest
+
+from bce_helpers.runner import (
+    RunResult,
+    find_notebook,
+    format_table,
+    headline_numbers,
+    run_notebooks,
+    strip_run_metadata,
+)
+
+
+def test_find_notebook_by_number_stem_or_file():
+    assert find_notebook("04").name == "04_pos_weight.ipynb"
+    assert find_notebook("04_pos_weight").name == "04_pos_weight.ipynb"
+    assert find_notebook("04_pos_weight.ipynb").name == "04_pos_weight.ipynb"
+    with pytest.raises(ValueError, match="notebook '99' not found; known notebooks: 01_bce_loss"):
+        find_notebook("99")
+
+
+def test_strip_run_metadata():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    nb.metadata["papermill"] = {"input_path": "/abs/path", "duration": 1.0}
+    nb.cells[0].metadata["papermill"] = {"start_time": "now"}
+    nb.cells[0].metadata["execution"] = {"iopub.status.busy": "now"}
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    strip_run_metadata(nb)
+    assert "papermill" not in nb.metadata
+    assert dict(nb.cells[0].metadata) == {"tags": ["parameters"]}
+
+
+def test_headline_numbers_and_table():
+    numbers = headline_numbers(
+        {
+            "notebook": "x",
+            "params": {"seed": 1},
+            "device": "cpu",
+            "loss": 0.20141,
+            "n": 3,
+            "ok": True,
+        }
+    )
+    assert numbers == {"loss": 0.20141, "n": 3}
+    table = format_table(
+        [
+            RunResult("01_a", "ok", 1.25, numbers),
+            RunResult("02_b", "failed", 0.5, error="ValueError: x"),
+        ]
+    )
+    lines = table.splitlines()
+    assert lines[0].split() == ["notebook", "status", "seconds", "headline", "numbers"]
+    assert lines[2].split() == ["01_a", "ok", "1.2", "loss=0.2014,", "n=3"]
+    assert lines[3].split()[:3] == ["02_b", "failed", "0.5"] and "ValueError: x" in lines[3]
+
+
+@pytest.mark.notebook
+def test_run_notebooks_end_to_end(tmp_path):
+    results = run_notebooks(["02"], tmp_path, {"rows": 2, "cols": 2})
+    assert [(r.notebook, r.status) for r in results] == [("02_functional_bce", "ok")]
+    saved = json.loads((tmp_path / "02_functional_bce.json").read_text())
+    assert results[0].numbers["functional_loss"] == saved["functional_loss"]
+    assert (tmp_path / "02_functional_bce.ipynb").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary[0]["status"] == "ok"
+
+
+@pytest.mark.notebook
+def test_a_failing_run_is_one_line(tmp_path):
+    results = run_notebooks(["02"], tmp_path, {"rows": -1})
+    assert results[0].status == "failed"
+    assert results[0].error.startswith("ValueError: parameter rows=-1 is not allowed")
