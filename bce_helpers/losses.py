@@ -81,8 +81,13 @@ def check_bce_args(
     _check_broadcasts("pos_weight", pos_weight, input.shape)
 
 
-def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
-    """Apply 'none', 'mean' (over all elements) or 'sum' to an elementwise loss."""
+def reduce_loss(loss: Tensor, reduction: str, weight: Tensor | None = None) -> Tensor:
+    """Scale an elementwise loss by `weight`, then apply 'none', 'mean' or 'sum'.
+
+    'mean' divides by the number of elements, not by the sum of the weights, as torch does.
+    """
+    if weight is not None:
+        loss = loss * weight
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
@@ -102,9 +107,7 @@ def bce(
     log_p = torch.clamp(torch.log(input), min=LOG_CLAMP)
     log_1mp = torch.clamp(torch.log1p(-input), min=LOG_CLAMP)
     loss = (target - 1) * log_1mp - target * log_p
-    if weight is not None:
-        loss = loss * weight
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, weight)
 
 
 def log_sigmoid(x: Tensor) -> Tensor:
@@ -128,9 +131,7 @@ def bce_with_logits(
     if pos_weight is not None:
         log_sig = log_sig * (1 + (pos_weight - 1) * target)
     loss = (1 - target) * input - log_sig
-    if weight is not None:
-        loss = loss * weight
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, weight)
 
 
 def naive_bce_with_logits(
@@ -147,6 +148,4 @@ def naive_bce_with_logits(
     if pos_weight is not None:
         pos = pos * pos_weight
     loss = -(pos + (1 - target) * torch.log(1 - p))
-    if weight is not None:
-        loss = loss * weight
-    return reduce_loss(loss, reduction)
+    return reduce_loss(loss, reduction, weight)
