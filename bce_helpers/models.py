@@ -15,3 +15,26 @@ class ConstantLogit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bias.expand(x.shape[0], 1)
+
+
+class MLP(nn.Module):
+    """Seed 002's multilayer perceptron: Flatten, 2352 -> 64 -> 32 -> 1, ReLU between.
+
+    With sigmoid=True (the seed's) it ends in a Sigmoid and outputs probabilities for
+    BCELoss; with sigmoid=False it outputs logits for BCEWithLogitsLoss.
+    """
+
+    def __init__(self, in_features: int = 28 * 28 * 3, sigmoid: bool = True) -> None:
+        super().__init__()
+        layers = [
+            nn.Flatten(),
+            nn.Linear(in_features, 64),
+            nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, 1),
+        ]
+        self.layers = nn.Sequential(*layers, *([nn.Sigmoid()] if sigmoid else []))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)

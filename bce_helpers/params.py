@@ -104,6 +104,17 @@ SPECS: dict[str, dict[str, Any]] = {
         "steps": Number(low=1, high=100_000),
         "lr": Number(real=True, low=0, low_open=True, high=10),
     },
+    "05_mlp_training": {
+        "n_samples": Number(low=64, high=1_000_000),
+        "image_size": Number(low=1, high=512),
+        "batch_size": Number(low=1, high=1_000_000),
+        "epochs": Number(low=1, high=1000),
+        "lr": Number(real=True, low=0, low_open=True, high=10),
+        "loss": Choice(("bce", "bce_with_logits")),
+        "dataset": Choice(("fakedata", "learnable")),
+        "test_fraction": Number(real=True, low=0, low_open=True, high=0.5),
+        "log_every": Number(low=1, high=1_000_000),
+    },
 }
 
 

@@ -19,7 +19,7 @@ from bce_helpers.results import read_results
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Per-run noise papermill and Jupyter leave in a notebook: times, absolute paths.
-NOISY_METADATA = ("papermill", "execution")
+NOISY_METADATA = ("papermill", "execution", "widgets")
 
 
 def all_notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:

@@ -15,11 +15,17 @@ from bce_helpers.params import spec_for
 from bce_helpers.runner import NOTEBOOK_DIR, all_notebooks, execute, find_notebook
 
 pytestmark = pytest.mark.notebook
-NOTEBOOKS = ["01_bce_loss", "02_functional_bce", "03_bce_with_logits", "04_pos_weight"]
+NOTEBOOKS = [
+    "01_bce_loss",
+    "02_functional_bce",
+    "03_bce_with_logits",
+    "04_pos_weight",
+    "05_mlp_training",
+]
 
 
-def test_the_four_notebooks_exist():
-    assert [p.stem for p in all_notebooks()][:4] == NOTEBOOKS
+def test_the_notebooks_exist():
+    assert [p.stem for p in all_notebooks()][: len(NOTEBOOKS)] == NOTEBOOKS
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -104,6 +110,8 @@ BAD = [
     ("04", {"pos_weight": 0}, "parameter pos_weight=0 is not allowed: expected a number > 0"),
     ("04", {"positive_fraction": 0.9}, "parameter positive_fraction=0.9 is not allowed"),
     ("04", {"device": "tpu"}, "parameter device='tpu' is not allowed: expected one of 'auto'"),
+    ("05", {"epochs": 0}, "parameter epochs=0 is not allowed: expected an integer >= 1"),
+    ("05", {"dataset": "mnist"}, "parameter dataset='mnist' is not allowed: expected one of"),
 ]
 if not torch.cuda.is_available():
     BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))
@@ -136,3 +144,21 @@ def test_committed_notebook_is_clean(name):
             assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text
         assert "papermill" not in c.metadata and "execution" not in c.metadata
     assert "papermill" not in nb.metadata
+
+
+def test_05_fakedata_stays_at_chance(run_notebook):
+    r = run_notebook("05", n_samples=2000, epochs=2, test_fraction=0.5, log_every=5)
+    assert r["chance_loss"] == pytest.approx(math.log(2), abs=0.01)
+    assert len(r["history"]) == 2
+    assert abs(r["final_train_loss"] - r["chance_loss"]) < 0.02
+    assert abs(r["test_accuracy"] - 0.5) < 0.06
+    assert r["train_seconds"] > 0 and r["samples_per_second"] > 0 and r["data_seconds"] > 0
+
+
+def test_05_learnable_goes_below_chance_with_logits(run_notebook):
+    r = run_notebook(
+        "05", dataset="learnable", loss="bce_with_logits", n_samples=3000, epochs=4, lr=2e-3
+    )
+    assert r["final_train_loss"] < math.log(2) - 0.2
+    assert r["history"][-1] < r["history"][0]
+    assert r["test_accuracy"] > 0.8

@@ -1,0 +1,132 @@
+"""bce_helpers.data and bce_helpers.train against torchvision and DataLoader themselves."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision import transforms
+from torchvision.datasets import FakeData
+
+from bce_helpers.data import fake_images, imbalanced_blobs, learnable_images
+from bce_helpers.models import MLP, ConstantLogit
+from bce_helpers.train import chance_loss, seed_order_batches
+
+
+@pytest.mark.parametrize(
+    ("size", "image_size", "num_classes", "offset"),
+    [(40, (3, 28, 28), 2, 0), (25, (1, 7, 5), 10, 1000), (10, (3, 224, 224), 10, 3)],
+)
+def test_fake_images_equal_torchvision_fakedata(size, image_size, num_classes, offset):
+    ds = FakeData(
+        size, image_size, num_classes, transform=transforms.ToTensor(), random_offset=offset
+    )
+    images, labels = fake_images(size, image_size, num_classes, random_offset=offset)
+    assert images.dtype == torch.float32 and labels.dtype == torch.int64
+    assert images.shape == (size, *image_size) and labels.shape == (size,)
+    assert torch.equal(images, torch.stack([ds[i][0] for i in range(size)]))
+    assert labels.tolist() == [ds[i][1] for i in range(size)]
+
+
+def test_fake_images_leave_the_global_generator_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    fake_images(4, (3, 4, 4), 2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(size=0), "size must be a positive int, got 0"),
+        (dict(size=4, image_size=(3, 4)), r"image_size must be three positive ints"),
+        (dict(size=4, image_size=(2, 4, 4)), "1 or 3 channels"),
+        (dict(size=4, num_classes=0), "num_classes must be a positive int, got 0"),
+    ],
+)
+def test_fake_images_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fake_images(**kwargs)
+
+
+def test_learnable_images_carry_their_label():
+    images, labels = learnable_images(4000, (3, 8, 8), seed=1, signal=0.05)
+    assert images.min() >= 0 and images.max() <= 1 and set(labels.tolist()) == {0, 1}
+    again, _ = learnable_images(4000, (3, 8, 8), seed=1, signal=0.05)
+    assert torch.equal(images, again)
+    # the class means differ along one fixed +-1 pattern by about 2 * signal per pixel
+    diff = images[labels == 1].mean(0) - images[labels == 0].mean(0)
+    assert diff.abs().mean().item() == pytest.approx(0.1, abs=0.02)
+
+
+def test_imbalanced_blobs_exact_share():
+    x, y = imbalanced_blobs(1000, 0.1, seed=3)
+    assert x.shape == (1000, 2) and y.shape == (1000, 1) and y.sum().item() == 100
+    # positives sit to the right: separation 2 along the first feature
+    gap = (x[y[:, 0] == 1, 0].mean() - x[y[:, 0] == 0, 0].mean()).item()
+    assert gap == pytest.approx(2.0, abs=0.3)
+    with pytest.raises(ValueError, match="positive_fraction must be in"):
+        imbalanced_blobs(100, 1.5)
+
+
+def test_chance_loss():
+    assert chance_loss(torch.tensor([0.0, 1.0, 1.0, 0.0])) == pytest.approx(math.log(2))
+    p = 0.25
+    expected = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    assert chance_loss(torch.tensor([1, 0, 0, 0])) == pytest.approx(expected)
+
+
+def test_models():
+    assert MLP()(torch.rand(5, 3, 28, 28)).shape == (5, 1)
+    assert MLP(sigmoid=False).layers[-1].__class__ is nn.Linear
+    assert ConstantLogit()(torch.rand(7, 2)).tolist() == [[0.0]] * 7
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_seed_order_batches_match_a_shuffling_dataloader(workers):
+    x = torch.arange(100.0).unsqueeze(1)
+    y = torch.arange(100.0) % 2
+    torch.manual_seed(5)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, num_workers=workers)
+    expected = [xb.flatten().tolist() for _ in range(2) for xb, _ in loader]
+    after_loader = torch.rand(1)
+    torch.manual_seed(5)
+    got = [xb.flatten().tolist() for _ in range(2) for xb, _ in seed_order_batches(x, y, 16)]
+    assert got == expected
+    assert torch.equal(torch.rand(1), after_loader), "global random state ends the same"
+
+
+def _train(batches_per_epoch, epochs=2):
+    torch.manual_seed(42)
+    model = MLP(in_features=3 * 8 * 8)
+    criterion = nn.BCELoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = []
+    for _ in range(epochs):
+        for inputs, targets in batches_per_epoch():
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            history.append(loss.item())
+    return history
+
+
+def test_fast_path_trains_like_the_seed_dataloader_path():
+    """Same seed, same model, same data: the same loss history, batch by batch."""
+    n = 320
+    dataset = FakeData(n, (3, 8, 8), 2, transform=transforms.ToTensor())
+    loader = DataLoader(dataset, batch_size=32, shuffle=True)
+
+    def seed_batches():
+        for inputs, targets in loader:
+            yield inputs, targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
+
+    images, labels = fake_images(n, (3, 8, 8), 2)
+    targets = labels.float().unsqueeze(1)
+    seed_history = _train(seed_batches)
+    fast_history = _train(lambda: seed_order_batches(images, targets, 32))
+    assert len(fast_history) == 2 * 10
+    torch.testing.assert_close(fast_history, seed_history, atol=1e-6, rtol=1e-6)
