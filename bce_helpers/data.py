@@ -87,3 +87,16 @@ def learnable_images(
     images = torch.rand(size, *image_size, generator=g)
     sign = (labels.float() * 2 - 1).view(-1, 1, 1, 1)
     return (images + signal * sign * pattern).clamp_(0, 1), labels
+
+
+def circles(
+    n_samples: int = 1000, noise: float = 0.1, random_state: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's make_circles as float32 tensors: features [N, 2], labels [N, 1]."""
+    from sklearn.datasets import make_circles
+
+    features, labels = make_circles(n_samples=n_samples, noise=noise, random_state=random_state)
+    return (
+        torch.as_tensor(features, dtype=torch.float32),
+        torch.as_tensor(labels, dtype=torch.float32).unsqueeze(1),
+    )

@@ -38,3 +38,19 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+def keras_style_mlp(in_features: int = 2, hidden: int = 100) -> nn.Sequential:
+    """Dense(hidden, relu) then Dense(1, sigmoid) with Keras's default initialisation.
+
+    Keras starts Dense layers with glorot-uniform weights and zero biases; torch's
+    nn.Linear defaults differ (kaiming-uniform weights, uniform biases).
+    """
+    model = nn.Sequential(
+        nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, 1), nn.Sigmoid()
+    )
+    for layer in model:
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    return model

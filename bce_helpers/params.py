@@ -115,6 +115,14 @@ SPECS: dict[str, dict[str, Any]] = {
         "test_fraction": Number(real=True, low=0, low_open=True, high=0.5),
         "log_every": Number(low=1, high=1_000_000),
     },
+    "06_circles": {
+        "framework": Choice(("torch", "keras")),
+        "n_samples": Number(low=10, high=1_000_000),
+        "noise": Number(real=True, low=0, high=10),
+        "epochs": Number(low=1, high=100_000),
+        "batch_size": Number(low=1, high=1_000_000),
+        "lr": Number(real=True, low=0, low_open=True, high=10),
+    },
 }
 
 

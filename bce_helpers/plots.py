@@ -58,3 +58,29 @@ def curves(ax: Axes, x: Sequence[float], ys: dict[str, Sequence[float]], **kwarg
     for label, y in ys.items():
         ax.plot(x, y, label=label, **kwargs)
     return ax
+
+
+def scatter_classes(ax: Axes, features, labels, **kwargs) -> Axes:
+    """A scatter plot of 2-D points, one colour per class label."""
+    labels = labels.reshape(-1)
+    for value in sorted(set(labels.tolist())):
+        mask = labels == value
+        ax.scatter(features[mask, 0], features[mask, 1], s=8, label=f"class {value:g}", **kwargs)
+    ax.set_aspect("equal")
+    return ax
+
+
+def decision_boundary(ax: Axes, predict, features, labels, steps: int = 200) -> Axes:
+    """Shade predict(points) (a probability of class 1) over the data's box; draw p = 0.5."""
+    import numpy as np
+
+    lo, hi = features.min(0).values - 0.2, features.max(0).values + 0.2
+    xs = np.linspace(float(lo[0]), float(hi[0]), steps)
+    ys = np.linspace(float(lo[1]), float(hi[1]), steps)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    points = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype("float32")
+    probs = np.asarray(predict(points)).reshape(grid_x.shape)
+    shade = ax.contourf(grid_x, grid_y, probs, levels=20, cmap="RdBu_r", alpha=0.4)
+    ax.contour(grid_x, grid_y, probs, levels=[0.5], colors="k", linewidths=1)
+    ax.figure.colorbar(shade, ax=ax, label="predicted probability of class 1")
+    return scatter_classes(ax, features, labels)

@@ -130,3 +130,20 @@ def test_fast_path_trains_like_the_seed_dataloader_path():
     fast_history = _train(lambda: seed_order_batches(images, targets, 32))
     assert len(fast_history) == 2 * 10
     torch.testing.assert_close(fast_history, seed_history, atol=1e-6, rtol=1e-6)
+
+
+def test_circles_are_sklearns_and_keras_style_init():
+    from sklearn.datasets import make_circles
+
+    from bce_helpers.data import circles
+    from bce_helpers.models import keras_style_mlp
+
+    x, y = circles(100, 0.1, random_state=1)
+    ref_x, ref_y = make_circles(n_samples=100, noise=0.1, random_state=1)
+    assert torch.equal(x, torch.as_tensor(ref_x, dtype=torch.float32))
+    assert y.flatten().tolist() == ref_y.tolist() and y.shape == (100, 1)
+    model = keras_style_mlp()
+    first, last = model[0], model[2]
+    assert first.bias.abs().sum() == 0 and last.bias.abs().sum() == 0
+    bound = math.sqrt(6 / (2 + 100))  # glorot-uniform limit for fan_in 2, fan_out 100
+    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.9 * bound

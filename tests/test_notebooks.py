@@ -21,6 +21,7 @@ NOTEBOOKS = [
     "03_bce_with_logits",
     "04_pos_weight",
     "05_mlp_training",
+    "06_circles",
 ]
 
 
@@ -112,6 +113,7 @@ BAD = [
     ("04", {"device": "tpu"}, "parameter device='tpu' is not allowed: expected one of 'auto'"),
     ("05", {"epochs": 0}, "parameter epochs=0 is not allowed: expected an integer >= 1"),
     ("05", {"dataset": "mnist"}, "parameter dataset='mnist' is not allowed: expected one of"),
+    ("06", {"framework": "jax"}, "parameter framework='jax' is not allowed: expected one of"),
 ]
 if not torch.cuda.is_available():
     BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))
@@ -162,3 +164,13 @@ def test_05_learnable_goes_below_chance_with_logits(run_notebook):
     assert r["final_train_loss"] < math.log(2) - 0.2
     assert r["history"][-1] < r["history"][0]
     assert r["test_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize(("framework", "epochs"), [("torch", 60), ("keras", 60)])
+def test_06_circles_both_frameworks(run_notebook, framework, epochs):
+    r = run_notebook("06", framework=framework, epochs=epochs, lr=1e-2)
+    # Dense(100, relu) separates the circles: well above the 50% of a constant guess
+    assert r["test_accuracy"] > 0.8 and r["train_accuracy"] > 0.8
+    assert len(r["history"]["loss"]) == epochs and len(r["history"]["val_loss"]) == epochs
+    assert r["final_train_loss"] == r["history"]["loss"][-1] < math.log(2)
+    assert r["final_test_loss"] == r["history"]["val_loss"][-1] < math.log(2)
