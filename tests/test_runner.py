@@ -1,7 +1,5 @@
 """The notebook runner behind `make run` and `make notebooks`."""
 
-import json
-
 import nbformat
 import pytest
 
@@ -10,7 +8,6 @@ from bce_helpers.runner import (
     find_notebook,
     format_table,
     headline_numbers,
-    run_notebooks,
     strip_run_metadata,
 )
 
@@ -56,21 +53,3 @@ def test_headline_numbers_and_table():
     assert lines[0].split() == ["notebook", "status", "seconds", "headline", "numbers"]
     assert lines[2].split() == ["01_a", "ok", "1.2", "loss=0.2014,", "n=3"]
     assert lines[3].split()[:3] == ["02_b", "failed", "0.5"] and "ValueError: x" in lines[3]
-
-
-@pytest.mark.notebook
-def test_run_notebooks_end_to_end(tmp_path):
-    results = run_notebooks(["02"], tmp_path, {"rows": 2, "cols": 2})
-    assert [(r.notebook, r.status) for r in results] == [("02_functional_bce", "ok")]
-    saved = json.loads((tmp_path / "02_functional_bce.json").read_text())
-    assert results[0].numbers["functional_loss"] == saved["functional_loss"]
-    assert (tmp_path / "02_functional_bce.ipynb").exists()
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary[0]["status"] == "ok"
-
-
-@pytest.mark.notebook
-def test_a_failing_run_is_one_line(tmp_path):
-    results = run_notebooks(["02"], tmp_path, {"rows": -1})
-    assert results[0].status == "failed"
-    assert results[0].error.startswith("ValueError: parameter rows=-1 is not allowed")
