@@ -1,0 +1,186 @@
+"""Every notebook run through JupyterLab's own UI in headless Chromium, as a learner would.
+
+Needs Debian's chromium (/usr/bin/chromium) and Python's playwright; `.ci/run` installs
+chromium. Screenshots are saved to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bce_helpers.runner import NOTEBOOK_DIR, all_notebooks
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail("CI must install Debian's chromium (see .ci/run)", pytrace=False)
+    pytest.skip("Debian's chromium is not installed here", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on loopback over a copy of the notebooks, stopped afterwards."""
+    root = tmp_path_factory.mktemp("lab")
+    work = root / "notebooks"
+    work.mkdir()
+    for nb in all_notebooks():
+        shutil.copy(nb, work / nb.name)
+    dirs = {name: root / name for name in ("config", "data", "runtime", "ipython", "mpl", "ws")}
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "IPYTHONDIR": str(dirs["ipython"]),
+        "MPLCONFIGDIR": str(dirs["mpl"]),
+    }
+    port, token = free_port(), uuid.uuid4().hex
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={work}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--no-browser",
+        "--allow-root",
+        f"--IdentityProvider.token={token}",
+        f"--LabApp.workspaces_dir={dirs['ws']}",
+        f"--LabApp.user_settings_dir={root / 'settings'}",
+    ]
+    log = open(root / "server.log", "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((root / "server.log").read_text()) from None
+                time.sleep(0.3)
+        yield url, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Debian Chromium with a fresh user-data dir."""
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+KERNEL_READY = f"""() => {{
+    const panel = document.querySelector('{PANEL}');
+    const name = panel && panel.querySelector('.jp-KernelName');
+    const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return !!name && !name.textContent.includes('No Kernel') && !!indicator
+        && indicator.getAttribute('data-status') === 'idle';
+}}"""
+
+RUN_FINISHED = f"""() => {{
+    const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    if (!indicator || indicator.getAttribute('data-status') !== 'idle') return false;
+    const prompts = [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputArea-prompt')]
+        .map(p => p.textContent.trim());
+    if (prompts.some(t => t.startsWith('[*]'))) return false;
+    const stderr = document.querySelector(
+        '{PANEL} [data-mime-type="application/vnd.jupyter.stderr"]');
+    return prompts.every(t => /^\\[\\d+\\]:$/.test(t)) || !!stderr;
+}}"""
+
+FIGURES_RENDERED = f"""() => [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')]
+    .filter(img => img.complete && img.naturalWidth > 0).length"""
+
+
+def click_menu(page, menu: str, command: str) -> None:
+    page.click(f".lm-MenuBar-itemLabel:text-is('{menu}')")
+    page.click(f".lm-Menu-item[data-command='{command}']")
+
+
+@pytest.mark.parametrize("notebook", [p.name for p in all_notebooks()])
+def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
+    url, token = lab
+    committed = nbformat.read(NOTEBOOK_DIR / notebook, as_version=4)
+    n_figures = sum(
+        "image/png" in o.get("data", {}) for c in committed.cells for o in c.get("outputs", [])
+    )
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/{notebook}?reset&token={token}")
+        page.wait_for_function(KERNEL_READY, timeout=90_000, polling=250)
+        click_menu(page, "Edit", "editmenu:clear-all")
+        click_menu(page, "Run", "runmenu:run-all")
+        page.wait_for_function(RUN_FINISHED, timeout=240_000, polling=500)
+        page.wait_for_function(f"() => ({FIGURES_RENDERED})() >= {n_figures}", timeout=30_000)
+        page.keyboard.press("Control+s")
+        page.wait_for_function(
+            "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
+            timeout=30_000,
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}.png"), full_page=True)
+        with urllib.request.urlopen(f"{url}/api/contents/{notebook}?content=1&token={token}") as r:
+            saved = json.load(r)["content"]
+    finally:
+        page.close()
+    code = [c for c in saved["cells"] if c["cell_type"] == "code"]
+    errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{notebook}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    assert all(c["execution_count"] for c in code), "every code cell ran"
+    assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+    shown = sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
+    assert shown == n_figures, "every figure of the committed notebook rendered"

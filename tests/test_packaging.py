@@ -1,0 +1,30 @@
+"""pip and conda agree: environment.yml lists pyproject.toml's dependencies and bounds."""
+
+import re
+import tomllib
+
+import yaml
+
+from bce_helpers.runner import REPO_ROOT
+
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def parse(requirement: str) -> tuple[str, str]:
+    name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(?:>=\s*([\w.]+))?", requirement).groups()
+    return CONDA_NAMES.get(name.lower(), name.lower()), bound or ""
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(map(parse, project["dependencies"]))
+    for extra in project["optional-dependencies"].values():
+        wanted.update(map(parse, extra))
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    listed = dict(parse(d) for d in conda if not d.startswith(("python", "pip")))
+    assert listed == wanted
+    assert all(b for b in wanted.values()), "every dependency has a lower bound"
+    assert not any("<" in r or "==" in r for r in project["dependencies"]), "lower bounds only"
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip_section == ["-e ."], "the package itself comes through pip"
