@@ -64,8 +64,13 @@ def check_bce_args(
     reduction: str = "mean",
     *,
     probabilities: bool,
+    check_values: bool = True,
 ) -> None:
-    """Raise a ValueError naming the first bad argument of a BCE call."""
+    """Raise a ValueError naming the first bad argument of a BCE call.
+
+    With check_values=False only types, shapes and reduction are checked (no pass over
+    the data); the caller then checks the targets' range itself.
+    """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     _check_tensor("input", input)
@@ -74,11 +79,12 @@ def check_bce_args(
         raise ValueError(
             f"target shape {tuple(target.shape)} must equal input shape {tuple(input.shape)}"
         )
-    if probabilities:
-        _check_unit_interval("input (probabilities)", input)
-    _check_unit_interval("target", target)
     _check_broadcasts("weight", weight, input.shape)
     _check_broadcasts("pos_weight", pos_weight, input.shape)
+    if check_values:
+        if probabilities:
+            _check_unit_interval("input (probabilities)", input)
+        _check_unit_interval("target", target)
 
 
 def reduce_loss(loss: Tensor, reduction: str, weight: Tensor | None = None) -> Tensor:
@@ -127,6 +133,12 @@ def bce_with_logits(
     Per element: w * [(1 - y) x - (1 + (p_w - 1) y) log sigmoid(x)], no clamp.
     """
     check_bce_args(input, target, weight, pos_weight, reduction, probabilities=False)
+    return _bce_with_logits_math(input, target, weight, pos_weight, reduction)
+
+
+def _bce_with_logits_math(
+    input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, reduction: str
+) -> Tensor:
     log_sig = log_sigmoid(input)
     if pos_weight is not None:
         log_sig = log_sig * (1 + (pos_weight - 1) * target)
@@ -149,3 +161,135 @@ def naive_bce_with_logits(
         pos = pos * pos_weight
     loss = -(pos + (1 - target) * torch.log(1 - p))
     return reduce_loss(loss, reduction, weight)
+
+
+# ---------------------------------------------------------------- fused, for scale
+#
+# BCE does a few operations per element, so its speed is set by memory traffic. Eager
+# torch makes a pass over memory per operation; here the forward (loss, reduction and the
+# targets' range check) and the backward (the gradient formula) are each one function
+# that torch.compile turns into a single kernel: one read of input and target forward,
+# one read of each and one write of the gradient backward.
+
+
+def _fused_forward(
+    input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, reduction: str
+) -> tuple[Tensor, Tensor]:
+    loss = _bce_with_logits_math(input, target, weight, pos_weight, reduction)
+    bad_target = ((target < 0) | (target > 1) | torch.isnan(target)).any()
+    return loss, bad_target
+
+
+def _fused_backward(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    grad: Tensor,
+) -> Tensor:
+    """w * ((p_w y + 1 - y) sigmoid(x) - p_w y) * grad, the whole gradient in one pass."""
+    if pos_weight is None:
+        g = torch.sigmoid(input) - target
+    else:
+        positive = pos_weight * target
+        g = (positive + 1 - target) * torch.sigmoid(input) - positive
+    if weight is not None:
+        g = g * weight
+    return g * grad
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _compiled(name: str, fn):
+    """fn compiled with torch.compile, once; fn itself where that is not possible."""
+    if name not in _COMPILED:
+        _COMPILED[name] = fn
+        if compile_enabled():
+            import logging
+
+            # a CUDA build on a machine without CUDA logs a warning when inductor starts
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            try:
+                _COMPILED[name] = torch.compile(fn)
+            except Exception as exc:  # torch.compile missing or unsupported here
+                _warn_eager(exc)
+    return _COMPILED[name]
+
+
+def compile_enabled() -> bool:
+    """Whether the fused loss may use torch.compile (off with BCE_HELPERS_COMPILE=0)."""
+    import os
+
+    return hasattr(torch, "compile") and os.environ.get("BCE_HELPERS_COMPILE", "1") != "0"
+
+
+def _warn_eager(exc: BaseException) -> None:
+    import warnings
+
+    warnings.warn(
+        f"fused_bce_with_logits: torch.compile is not available here ({exc!s:.200}); "
+        "running the same formulas eagerly, correct but not fused",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _call(name: str, fn, *args):
+    """Run the compiled fn; if compiling fails at its first call, warn and run fn eagerly."""
+    compiled = _compiled(name, fn)
+    try:
+        return compiled(*args)
+    except Exception as exc:
+        if compiled is fn:
+            raise
+        _warn_eager(exc)
+        _COMPILED[name] = fn
+        return fn(*args)
+
+
+class _FusedBCEWithLogits(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, pos_weight, reduction):
+        loss, bad_target = _call(
+            "forward", _fused_forward, input, target, weight, pos_weight, reduction
+        )
+        if bool(bad_target):
+            _check_unit_interval("target", target)  # raises, naming the first bad value
+        ctx.save_for_backward(input, target, weight, pos_weight)
+        ctx.reduction = reduction
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, target, weight, pos_weight = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            grad_output = grad_output / input.numel()
+        grad = _call("backward", _fused_backward, input, target, weight, pos_weight, grad_output)
+        return grad, None, None, None, None
+
+
+def fused_bce_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """bce_with_logits with its forward and its backward each one pass over memory.
+
+    Same arguments, values and input gradient as F.binary_cross_entropy_with_logits.
+    The targets' range is checked inside the forward pass (no extra pass), so a bad
+    target raises ValueError after that pass, before anything is returned. Gradients
+    flow to `input` only: target, weight and pos_weight must not require grad.
+    """
+    check_bce_args(
+        input, target, weight, pos_weight, reduction, probabilities=False, check_values=False
+    )
+    for name, t in (("target", target), ("weight", weight), ("pos_weight", pos_weight)):
+        if t is not None and t.requires_grad:
+            raise ValueError(
+                f"{name} requires grad, but fused_bce_with_logits differentiates input only: "
+                "use bce_with_logits"
+            )
+    return _FusedBCEWithLogits.apply(input, target, weight, pos_weight, reduction)

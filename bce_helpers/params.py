@@ -110,7 +110,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "batch_size": Number(low=1, high=1_000_000),
         "epochs": Number(low=1, high=1000),
         "lr": Number(real=True, low=0, low_open=True, high=10),
-        "loss": Choice(("bce", "bce_with_logits")),
+        "loss": Choice(("bce", "bce_with_logits", "fused_bce_with_logits")),
         "dataset": Choice(("fakedata", "learnable")),
         "test_fraction": Number(real=True, low=0, low_open=True, high=0.5),
         "log_every": Number(low=1, high=1_000_000),
@@ -122,6 +122,11 @@ SPECS: dict[str, dict[str, Any]] = {
         "epochs": Number(low=1, high=100_000),
         "batch_size": Number(low=1, high=1_000_000),
         "lr": Number(real=True, low=0, low_open=True, high=10),
+    },
+    "07_bce_at_scale": {
+        "max_log2_size": Number(low=10, high=31),
+        "dtype": Choice(("float32", "bfloat16", "float16")),
+        "repeats": Number(low=1, high=1000),
     },
 }
 

@@ -22,6 +22,7 @@ NOTEBOOKS = [
     "04_pos_weight",
     "05_mlp_training",
     "06_circles",
+    "07_bce_at_scale",
 ]
 
 
@@ -114,6 +115,8 @@ BAD = [
     ("05", {"epochs": 0}, "parameter epochs=0 is not allowed: expected an integer >= 1"),
     ("05", {"dataset": "mnist"}, "parameter dataset='mnist' is not allowed: expected one of"),
     ("06", {"framework": "jax"}, "parameter framework='jax' is not allowed: expected one of"),
+    ("07", {"dtype": "float64"}, "parameter dtype='float64' is not allowed: expected one of"),
+    ("07", {"max_log2_size": 40}, "parameter max_log2_size=40 is not allowed"),
 ]
 if not torch.cuda.is_available():
     BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))
@@ -174,3 +177,19 @@ def test_06_circles_both_frameworks(run_notebook, framework, epochs):
     assert len(r["history"]["loss"]) == epochs and len(r["history"]["val_loss"]) == epochs
     assert r["final_train_loss"] == r["history"]["loss"][-1] < math.log(2)
     assert r["final_test_loss"] == r["history"]["val_loss"][-1] < math.log(2)
+
+
+def test_05_fused_loss_trains_like_bce_with_logits(run_notebook):
+    small = dict(dataset="learnable", n_samples=1000, epochs=2, lr=2e-3)
+    fused = run_notebook("05", loss="fused_bce_with_logits", **small)
+    plain = run_notebook("05", loss="bce_with_logits", **small)
+    assert fused["history"] == pytest.approx(plain["history"], abs=1e-4)
+    assert fused["test_accuracy"] == pytest.approx(plain["test_accuracy"], abs=0.01)
+
+
+def test_07_small_sizes(run_notebook):
+    r = run_notebook("07", max_log2_size=14, repeats=2)
+    assert 0 <= r["max_abs_err"] <= 1e-5
+    assert min(r["copy_gbps"], r["eager_gbps"], r["fused_gbps"]) > 0
+    assert r["fused_vs_eager"] == pytest.approx(r["fused_gbps"] / r["eager_gbps"])
+    assert r["params"]["max_log2_size"] == 14 and r["compiled"] is True
