@@ -116,9 +116,9 @@ def bce(
     return reduce_loss(loss, reduction, weight)
 
 
-def log_sigmoid(x: Tensor) -> Tensor:
+def log_sigmoid(x: Tensor, log1p=torch.log1p) -> Tensor:
     """log(sigmoid(x)) without overflow: min(x, 0) - log1p(exp(-|x|))."""
-    return torch.minimum(x, torch.zeros_like(x)) - torch.log1p(torch.exp(-x.abs()))
+    return torch.minimum(x, torch.zeros_like(x)) - log1p(torch.exp(-x.abs()))
 
 
 def bce_with_logits(
@@ -137,9 +137,14 @@ def bce_with_logits(
 
 
 def _bce_with_logits_math(
-    input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, reduction: str
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    log1p=torch.log1p,
 ) -> Tensor:
-    log_sig = log_sigmoid(input)
+    log_sig = log_sigmoid(input, log1p)
     if pos_weight is not None:
         log_sig = log_sig * (1 + (pos_weight - 1) * target)
     loss = (1 - target) * input - log_sig
@@ -172,10 +177,16 @@ def naive_bce_with_logits(
 # one read of each and one write of the gradient backward.
 
 
+def _log1p_of_unit(t: Tensor) -> Tensor:
+    """log(1 + t) for t in (0, 1]: within 2^-24 of log1p, and vectorised by inductor on
+    the CPU, where its log1p is not (it was 20x slower than exp here)."""
+    return torch.log(1 + t)
+
+
 def _fused_forward(
     input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, reduction: str
 ) -> tuple[Tensor, Tensor]:
-    loss = _bce_with_logits_math(input, target, weight, pos_weight, reduction)
+    loss = _bce_with_logits_math(input, target, weight, pos_weight, reduction, _log1p_of_unit)
     bad_target = ((target < 0) | (target > 1) | torch.isnan(target)).any()
     return loss, bad_target
 
