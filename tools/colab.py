@@ -83,7 +83,7 @@ def update_readme(url: str) -> bool:
     new = re.sub(r"^\| \[(\d\d_\w+)\]\(notebooks/\1\.ipynb\) \|(.*)$", row, text, flags=re.M)
     new = new.replace(
         "| notebook | what it teaches |\n|---|---|",
-        "| notebook | what it teaches | |\n|---|---|---|",
+        "| notebook | what it teaches | Colab |\n|---|---|---|",
     )
     if new != text:
         readme.write_text(new)
