@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -51,13 +49,6 @@ def show(fig: Figure | None = None, suptitle: str | None = None) -> None:
         fig.suptitle(suptitle)
     plt.show()
     plt.close(fig)
-
-
-def curves(ax: Axes, x: Sequence[float], ys: dict[str, Sequence[float]], **kwargs) -> Axes:
-    """Plot several named curves against the same x."""
-    for label, y in ys.items():
-        ax.plot(x, y, label=label, **kwargs)
-    return ax
 
 
 def scatter_classes(ax: Axes, features, labels, **kwargs) -> Axes:
