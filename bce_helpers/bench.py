@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 
@@ -28,7 +27,10 @@ def synchronize(device: torch.device) -> None:
 
 
 def time_call(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median seconds of fn() over `repeats` calls, after one warm-up call."""
+    """Fastest seconds of fn() over `repeats` calls, after one warm-up call.
+
+    The minimum, as timeit advises: on a shared machine, slower calls measure the
+    neighbours, not the code."""
     fn()
     synchronize(device)
     times = []
@@ -37,7 +39,15 @@ def time_call(fn: Callable[[], object], repeats: int, device: torch.device) -> f
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
+
+
+def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
+    """Touch a large block once, so a VM's memory is backed before anything is timed."""
+    if device.type == "cpu":
+        block = torch.empty(int(gigabytes * 2**30) // 4, dtype=torch.float32)
+        block.fill_(0)
+        del block
 
 
 def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:

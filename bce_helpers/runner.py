@@ -138,13 +138,33 @@ def check_parameters(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def strip_run_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove timings, paths and widget state, so committed diffs stay readable."""
+    """Remove timings, paths and widget state, and join printed text that the kernel
+    happened to flush in pieces, so committed diffs stay readable."""
     for key in NOISY_METADATA:
         nb.metadata.pop(key, None)
     for cell in nb.cells:
         for key in NOISY_METADATA:
             cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = join_streams(cell.outputs)
     return nb
+
+
+def join_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of the same stream (stdout or stderr)."""
+    joined: list = []
+    for out in outputs:
+        prev = joined[-1] if joined else None
+        if (
+            prev is not None
+            and out.get("output_type") == "stream"
+            and prev.get("output_type") == "stream"
+            and prev.get("name") == out.get("name")
+        ):
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            joined.append(out)
+    return joined
 
 
 def execute(

@@ -19,7 +19,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
-from bce_helpers.bench import METHODS, bce_gbps, copy_gbps  # noqa: E402
+from bce_helpers.bench import METHODS, bce_gbps, copy_gbps, warm_memory  # noqa: E402
 from bce_helpers.losses import compile_enabled  # noqa: E402
 
 
@@ -34,6 +34,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {device}, {args.dtype}, n = 2^{args.log2_size}")
     thp = os.environ["THP_MEM_ALLOC_ENABLE"]
     print(f"torch.compile in use: {compile_enabled()}; THP_MEM_ALLOC_ENABLE={thp}")
+    warm_memory(device)  # first touches of a VM's memory are slow: not what we measure
     copy = copy_gbps(n, dtype, device, args.repeats)
     print(f"copy bandwidth (the roofline): {copy:8.2f} GB/s")
     for mode in ("forward", "forward+backward"):

@@ -26,9 +26,17 @@ def test_strip_run_metadata():
     nb.cells[0].metadata["papermill"] = {"start_time": "now"}
     nb.cells[0].metadata["execution"] = {"iopub.status.busy": "now"}
     nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="a: 1"),
+        nbformat.v4.new_output("stream", name="stdout", text="\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warn\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+    ]
     strip_run_metadata(nb)
     assert "papermill" not in nb.metadata
     assert dict(nb.cells[0].metadata) == {"tags": ["parameters"]}
+    outputs = [(o.name, "".join(o.text)) for o in nb.cells[0].outputs]
+    assert outputs == [("stdout", "a: 1\n"), ("stderr", "warn\n"), ("stdout", "b\n")]
 
 
 def test_headline_numbers_and_table():
