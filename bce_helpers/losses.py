@@ -9,6 +9,10 @@ their arguments first and raise a ``ValueError`` that names the argument.
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -220,8 +224,6 @@ def _compiled(name: str, fn):
     if name not in _COMPILED:
         _COMPILED[name] = fn
         if compile_enabled():
-            import logging
-
             # a CUDA build on a machine without CUDA logs a warning when inductor starts
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             try:
@@ -233,14 +235,10 @@ def _compiled(name: str, fn):
 
 def compile_enabled() -> bool:
     """Whether the fused loss may use torch.compile (off with BCE_HELPERS_COMPILE=0)."""
-    import os
-
     return hasattr(torch, "compile") and os.environ.get("BCE_HELPERS_COMPILE", "1") != "0"
 
 
 def _warn_eager(exc: BaseException) -> None:
-    import warnings
-
     warnings.warn(
         f"fused_bce_with_logits: torch.compile is not available here ({exc!s:.200}); "
         "running the same formulas eagerly, correct but not fused",

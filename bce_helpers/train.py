@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
+from torch import nn
+
+from bce_helpers.models import MLP
 
 
 def dataloader_order(n: int) -> torch.Tensor:
@@ -34,3 +37,26 @@ def chance_loss(labels: torch.Tensor) -> float:
     """The BCE of the best constant prediction: the entropy of the label frequency (nats)."""
     p = labels.float().mean().item()
     return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def train_seed_mlp(
+    epoch_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    epochs: int,
+    lr: float = 1e-4,
+    in_features: int = 28 * 28 * 3,
+) -> list[float]:
+    """Seed 002's loop without its prints: its MLP, BCELoss and Adam, from the current
+    random state; epoch_batches() yields one epoch of (inputs, targets [N, 1]).
+    Returns every batch's loss."""
+    mlp = MLP(in_features=in_features)
+    loss_function = nn.BCELoss()
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
+    history = []
+    for _ in range(epochs):
+        for inputs, targets in epoch_batches():
+            optimizer.zero_grad()
+            loss = loss_function(mlp(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            history.append(loss.detach())  # no .item() per batch: it would sync a GPU
+    return torch.stack(history).tolist()

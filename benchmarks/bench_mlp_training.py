@@ -13,14 +13,12 @@ import argparse
 import time
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import FakeData
 
 from bce_helpers.data import fake_images
-from bce_helpers.models import MLP
-from bce_helpers.train import seed_order_batches
+from bce_helpers.train import seed_order_batches, train_seed_mlp
 
 
 def seed_code(n_samples: int, epochs: int) -> float:
@@ -31,16 +29,12 @@ def seed_code(n_samples: int, epochs: int) -> float:
         size=n_samples, image_size=(3, 28, 28), num_classes=2, transform=transforms.ToTensor()
     )
     trainloader = DataLoader(dataset, batch_size=64, shuffle=True, num_workers=4, pin_memory=True)
-    mlp = MLP()
-    loss_function = nn.BCELoss()
-    optimizer = torch.optim.Adam(mlp.parameters(), lr=1e-4)
-    for _ in range(epochs):
+
+    def epoch_batches():
         for inputs, targets in trainloader:
-            targets = targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
-            optimizer.zero_grad()
-            loss = loss_function(mlp(inputs), targets)
-            loss.backward()
-            optimizer.step()
+            yield inputs, targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
+
+    train_seed_mlp(epoch_batches, epochs)
     return time.perf_counter() - start
 
 
@@ -50,15 +44,8 @@ def fast_path(n_samples: int, epochs: int) -> tuple[float, float]:
     torch.manual_seed(42)
     images, labels = fake_images(n_samples, (3, 28, 28), num_classes=2)
     data_seconds = time.perf_counter() - start
-    mlp = MLP()
-    loss_function = nn.BCELoss()
-    optimizer = torch.optim.Adam(mlp.parameters(), lr=1e-4)
-    for _ in range(epochs):
-        for inputs, targets in seed_order_batches(images, labels.float().unsqueeze(1), 64):
-            optimizer.zero_grad()
-            loss = loss_function(mlp(inputs), targets)
-            loss.backward()
-            optimizer.step()
+    targets = labels.float().unsqueeze(1)
+    train_seed_mlp(lambda: seed_order_batches(images, targets, 64), epochs)
     return data_seconds, time.perf_counter() - start
 
 

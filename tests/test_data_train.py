@@ -11,7 +11,7 @@ from torchvision.datasets import FakeData
 
 from bce_helpers.data import fake_images, imbalanced_blobs, learnable_images
 from bce_helpers.models import MLP, ConstantLogit
-from bce_helpers.train import chance_loss, seed_order_batches
+from bce_helpers.train import chance_loss, seed_order_batches, train_seed_mlp
 
 
 @pytest.mark.parametrize(
@@ -98,22 +98,6 @@ def test_seed_order_batches_match_a_shuffling_dataloader(workers):
     assert torch.equal(torch.rand(1), after_loader), "global random state ends the same"
 
 
-def _train(batches_per_epoch, epochs=2):
-    torch.manual_seed(42)
-    model = MLP(in_features=3 * 8 * 8)
-    criterion = nn.BCELoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    history = []
-    for _ in range(epochs):
-        for inputs, targets in batches_per_epoch():
-            optimizer.zero_grad()
-            loss = criterion(model(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            history.append(loss.item())
-    return history
-
-
 def test_fast_path_trains_like_the_seed_dataloader_path():
     """Same seed, same model, same data: the same loss history, batch by batch."""
     n = 320
@@ -126,8 +110,12 @@ def test_fast_path_trains_like_the_seed_dataloader_path():
 
     images, labels = fake_images(n, (3, 8, 8), 2)
     targets = labels.float().unsqueeze(1)
-    seed_history = _train(seed_batches)
-    fast_history = _train(lambda: seed_order_batches(images, targets, 32))
+    torch.manual_seed(42)
+    seed_history = train_seed_mlp(seed_batches, epochs=2, lr=1e-3, in_features=3 * 8 * 8)
+    torch.manual_seed(42)
+    fast_history = train_seed_mlp(
+        lambda: seed_order_batches(images, targets, 32), epochs=2, lr=1e-3, in_features=3 * 8 * 8
+    )
     assert len(fast_history) == 2 * 10
     torch.testing.assert_close(fast_history, seed_history, atol=1e-6, rtol=1e-6)
 

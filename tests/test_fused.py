@@ -1,5 +1,6 @@
 """fused_bce_with_logits against torch: values, input gradients, bad input, eager fallback."""
 
+import contextlib
 import warnings
 
 import pytest
@@ -49,16 +50,25 @@ def test_formulas_match_torch_everywhere(monkeypatch_eager, case):
     check_against_torch(*case, TOL[case[0].dtype])
 
 
+@contextlib.contextmanager
+def fresh_compile_cache():
+    """An empty cache of compiled kernels, the previous one restored afterwards."""
+    saved = dict(losses._COMPILED)
+    losses._COMPILED.clear()
+    try:
+        yield
+    finally:
+        losses._COMPILED.clear()
+        losses._COMPILED.update(saved)
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_eager():
     """Run the fused formulas uncompiled (fast to test over many shapes and dtypes)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("BCE_HELPERS_COMPILE", "0")
-    saved = dict(losses._COMPILED)
-    losses._COMPILED.clear()
-    yield
-    losses._COMPILED.clear()
-    losses._COMPILED.update(saved)
+    with fresh_compile_cache():
+        yield
     mp.undo()
 
 
@@ -84,9 +94,7 @@ def test_falls_back_to_eager_with_a_warning(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", no_compile)
     monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
-    saved = dict(losses._COMPILED)
-    losses._COMPILED.clear()
-    try:
+    with fresh_compile_cache():
         x = torch.randn(10, requires_grad=True)
         y = torch.rand(10)
         with warnings.catch_warnings(record=True) as caught:
@@ -96,6 +104,3 @@ def test_falls_back_to_eager_with_a_warning(monkeypatch):
         assert any("running the same formulas eagerly" in str(w.message) for w in caught)
         torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(x, y))
         torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / 10)
-    finally:
-        losses._COMPILED.clear()
-        losses._COMPILED.update(saved)
