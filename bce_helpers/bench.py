@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -26,20 +26,25 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Fastest seconds of fn() over `repeats` calls, after one warm-up call.
+def time_calls(
+    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Fastest seconds of each fn over `repeats` rounds, after one warm-up call each.
 
-    The minimum, as timeit advises: on a shared machine, slower calls measure the
-    neighbours, not the code."""
-    fn()
-    synchronize(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    In each round the fns take turns, so a slow spell of a shared machine falls on all of
+    them alike rather than on whichever ran then; and the minimum, as timeit advises,
+    because slower calls measure the neighbours, not the code."""
+    for fn in fns.values():
         fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
@@ -54,34 +59,35 @@ def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) ->
     """The device's copy bandwidth: one read and one write of n elements."""
     src = torch.empty(n, dtype=dtype, device=device).uniform_()
     dst = torch.empty_like(src)
-    seconds = time_call(lambda: dst.copy_(src), repeats, device)
+    seconds = time_calls({"copy": lambda: dst.copy_(src)}, repeats, device)["copy"]
     return 2 * n * src.element_size() / seconds / 1e9
 
 
 def bce_gbps(
-    method: str,
     n: int,
     dtype: torch.dtype,
     device: torch.device,
     mode: str,
     repeats: int,
     reduction: str = "mean",
-) -> float:
-    """Effective GB/s of one BCE method: the least bytes it must move over its time."""
-    loss_fn = METHODS[method]
+) -> dict[str, float]:
+    """Effective GB/s of each BCE method in METHODS: the least bytes it must move over its time."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(n, generator=g, device=device).to(dtype)
     y = torch.rand(n, generator=g, device=device).to(dtype)
-    if mode == "forward":
-
-        def step():
-            return loss_fn(x, y, reduction=reduction)
-    else:
+    if mode == "forward+backward":
         x.requires_grad_()
 
-        def step():
-            x.grad = None
-            loss_fn(x, y, reduction=reduction).sum().backward()
+    def step(loss_fn: Callable) -> Callable[[], None]:
+        def call() -> None:
+            loss = loss_fn(x, y, reduction=reduction)
+            if x.requires_grad:
+                x.grad = None
+                loss.sum().backward()
 
-    seconds = time_call(step, repeats, device)
-    return ELEMENT_READS_WRITES[mode] * n * x.element_size() / seconds / 1e9
+        return call
+
+    seconds = time_calls({m: step(fn) for m, fn in METHODS.items()}, repeats, device)
+    return {
+        m: ELEMENT_READS_WRITES[mode] * n * x.element_size() / s / 1e9 for m, s in seconds.items()
+    }

@@ -14,7 +14,8 @@ def cmp(name: str, ours, ref, atol: float = 1e-6, rtol: float = 1e-6) -> None:
     ours_t = torch.as_tensor(ours).detach()
     ref_t = torch.as_tensor(ref).detach().to(dtype=ours_t.dtype, device=ours_t.device)
     torch.testing.assert_close(ours_t, ref_t, atol=atol, rtol=rtol, equal_nan=True)
+    within = f"within {atol:g}" if atol else f"to a relative {rtol:g}"
     if ours_t.numel() == 1:
-        print(f"{name}: {ours_t.item():.6f} vs {ref_t.item():.6f}  agree within {atol:g}")
+        print(f"{name}: {ours_t.item():.6f} vs {ref_t.item():.6f}  agree {within}")
     else:
-        print(f"{name}: all {ours_t.numel()} values agree within {atol:g}")
+        print(f"{name}: all {ours_t.numel()} values agree {within}")

@@ -82,6 +82,19 @@ class OptionalPath:
         return _INVALID
 
 
+@dataclass(frozen=True)
+class Flag:
+    """True or False; with needs_device, True only where the run's device is of that type."""
+
+    needs_device: str | None = None
+
+    def allowed(self) -> str:
+        return "True or False"
+
+    def coerce(self, value: Any) -> Any:
+        return value if isinstance(value, bool) else _INVALID
+
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMMON: dict[str, Any] = {
     "seed": Number(low=0, high=2**32 - 1),
@@ -114,6 +127,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "dataset": Choice(("fakedata", "learnable")),
         "test_fraction": Number(real=True, low=0, low_open=True, high=0.5),
         "log_every": Number(low=1, high=1_000_000),
+        "cuda_graph": Flag(needs_device="cuda"),
     },
     "06_circles": {
         "framework": Choice(("torch", "keras")),
@@ -183,6 +197,18 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def check_device_needs(notebook: str, params: dict[str, Any], device: torch.device) -> None:
+    """Refuse a flag set to True that needs another device than the one chosen."""
+    for name, rule in spec_for(notebook).items():
+        needs = rule.needs_device if isinstance(rule, Flag) and params[name] else None
+        if needs and device.type != needs:
+            raise ValueError(
+                f"parameter {name}=True needs device {needs!r}, but "
+                f"device={params['device']!r} runs on {device.type!r} here: "
+                f"set {name}=False, or run where {needs} is available"
+            )
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's random generators."""
     random.seed(seed)
@@ -209,6 +235,7 @@ def setup(notebook: str, **params: Any) -> NotebookRun:
     """Check all parameters, seed, pick the device and print one line saying so."""
     checked = check_params(notebook, params)
     device = resolve_device(checked["device"])
+    check_device_needs(notebook, checked, device)
     seed_everything(checked["seed"])
     print(f"device={device.type} seed={checked['seed']} torch={torch.__version__}")
     return NotebookRun(notebook, checked, device)

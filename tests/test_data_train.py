@@ -11,7 +11,13 @@ from torchvision.datasets import FakeData
 
 from bce_helpers.data import fake_images, imbalanced_blobs, learnable_images
 from bce_helpers.models import MLP, ConstantLogit
-from bce_helpers.train import chance_loss, seed_order_batches, train_seed_mlp
+from bce_helpers.train import (
+    CudaGraphStep,
+    chance_loss,
+    seed_order_batches,
+    train_seed_mlp,
+    warm_up_then_reset,
+)
 
 
 @pytest.mark.parametrize(
@@ -135,3 +141,42 @@ def test_circles_are_sklearns_and_keras_style_init():
     assert first.bias.abs().sum() == 0 and last.bias.abs().sum() == 0
     bound = math.sqrt(6 / (2 + 100))  # glorot-uniform limit for fan_in 2, fan_out 100
     assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.9 * bound
+
+
+def adam_run(warm_up: bool) -> tuple[list[float], list[torch.Tensor]]:
+    """Six Adam steps of a seeded MLP, with or without warm-up steps undone first."""
+    torch.manual_seed(0)
+    model = MLP(in_features=12, sigmoid=False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = torch.randn(40, 12), torch.randint(0, 2, (40, 1)).float()
+
+    def step(inputs, targets):
+        optimizer.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    if warm_up:
+        warm_up_then_reset(step, model, optimizer, x[:8] * 5, y[:8], steps=3)
+    losses = [step(x[i : i + 8], y[i : i + 8]).item() for i in (0, 8, 16, 24, 32, 0)]
+    return losses, [p.detach().clone() for p in model.parameters()]
+
+
+def test_warm_up_then_reset_leaves_training_unchanged():
+    plain_losses, plain_weights = adam_run(warm_up=False)
+    warm_losses, warm_weights = adam_run(warm_up=True)
+    assert warm_losses == plain_losses
+    assert all(torch.equal(a, b) for a, b in zip(warm_weights, plain_weights, strict=True))
+
+
+def test_cuda_graph_step_refuses_what_it_cannot_record():
+    model = MLP(in_features=4)
+    x, y = torch.randn(8, 4), torch.ones(8, 1)
+    with pytest.raises(
+        ValueError, match=r"optimizer made with capturable=True, got Adam with capturable=False"
+    ):
+        CudaGraphStep(lambda a, b: a.sum(), model, torch.optim.Adam(model.parameters()), x, y)
+    with pytest.raises(ValueError, match=r"inputs on a CUDA device, got device 'cpu'"):
+        optimizer = torch.optim.Adam(model.parameters(), capturable=True)
+        CudaGraphStep(lambda a, b: a.sum(), model, optimizer, x, y)

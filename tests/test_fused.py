@@ -104,3 +104,14 @@ def test_falls_back_to_eager_with_a_warning(monkeypatch):
         assert any("running the same formulas eagerly" in str(w.message) for w in caught)
         torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(x, y))
         torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / 10)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(torch.float32, 2.5e-7), (torch.float64, 5e-16)])
+def test_log1p_series_matches_log1p_on_the_unit_interval(dtype, rtol):
+    # evenly spread, and down to the tiny values exp(-|x|) takes for large |x|
+    t = torch.cat([torch.linspace(0, 1, 2**20, dtype=torch.float64), torch.logspace(-30, 0, 10**4)])
+    t = t.to(dtype)
+    exact = torch.log1p(t.double())
+    rel = (losses.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-300)
+    assert rel.max().item() <= rtol
+    assert losses.log1p_series(torch.zeros(3, dtype=dtype)).eq(0).all()

@@ -120,6 +120,7 @@ BAD = [
 ]
 if not torch.cuda.is_available():
     BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))
+    BAD.append(("05", {"cuda_graph": True}, "parameter cuda_graph=True needs device 'cuda'"))
 
 
 @pytest.mark.parametrize(("name", "params", "message"), BAD)

@@ -73,6 +73,25 @@ def test_cuda_where_there_is_none():
         setup("04_pos_weight", **defaults_04(device="cuda"))
 
 
+def test_flag_takes_only_a_bool():
+    params = dict(
+        seed=1, device="cpu", results_path=None, n_samples=64, image_size=4, batch_size=8,
+        epochs=1, lr=1e-3, loss="bce", dataset="fakedata", test_fraction=0.2, log_every=1,
+    )  # fmt: skip
+    assert check_params("05_mlp_training", {**params, "cuda_graph": False})["cuda_graph"] is False
+    for bad in (1, 0, "True", None):
+        with pytest.raises(ValueError) as err:
+            check_params("05_mlp_training", {**params, "cuda_graph": bad})
+        assert f"parameter cuda_graph={bad!r} is not allowed: expected True or False" in str(
+            err.value
+        )
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError) as err:
+            setup("05_mlp_training", **params, cuda_graph=True)
+        assert "parameter cuda_graph=True needs device 'cuda'" in str(err.value)
+        assert "device='cpu' runs on 'cpu' here" in str(err.value)
+
+
 def test_auto_picks_cuda_then_mps_then_cpu():
     expected = "cuda" if torch.cuda.is_available() else None
     if expected is None:
