@@ -21,14 +21,15 @@ def bench(script: str, *args: str) -> str:
 
 
 def assert_ratio(ratio: float, num: float, den: float) -> None:
-    """ratio (printed to 0.1) is num / den, both printed to 0.01."""
-    assert num > 0 and den > 0
+    """ratio (printed to 0.1) is num / den, both printed to 0.01 (so either may read 0.00
+    on a busy machine)."""
+    assert num >= 0 and den >= 0
     low, high = (num - 0.005) / (den + 0.005), (num + 0.005) / max(den - 0.005, 1e-9)
     assert low - 0.05 <= ratio <= high + 0.05
 
 
 def test_bench_bce_prints_bandwidths_and_ratios():
-    out = bench("bench_bce.py", "--log2-size", "12", "--repeats", "2", "--device", "cpu")
+    out = bench("bench_bce.py", "--log2-size", "16", "--repeats", "3", "--device", "cpu")
     assert float(re.search(r"copy bandwidth \(the roofline\):\s+([\d.]+) GB/s", out)[1]) > 0
     for mode in ("forward", "forward\\+backward"):
         gbps = dict(re.findall(rf"^{mode}\s+(eager torch|fused)\s+([\d.]+) GB/s", out, re.M))
