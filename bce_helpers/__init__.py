@@ -1,8 +1,11 @@
 """Helpers shared by the BCE notebook suite.
 
-One module per concept: ``losses`` (BCE from scratch, matching torch), ``params``
-(checking notebook parameters, seeding, device), ``plots``, ``results`` (the results
-JSON) and ``runner`` (executing notebooks through papermill).
+One module per concept, what the notebooks import: ``losses`` (BCE from scratch, matching
+torch, and the fused loss), ``checks`` (hand computations against torch), ``params``
+(checking notebook parameters, seeding, device), ``data``, ``models``, ``train`` (batches,
+training steps, CUDA graphs), ``plots``, ``bench`` (timing, bandwidth) and ``results`` (the
+results JSON). The suite's tooling: ``runner`` (the command line, executing notebooks
+through papermill).
 """
 
 __version__ = "0.1.0"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from bce_helpers.losses import bce_with_logits, fused_bce_with_logits
+from bce_helpers.losses import bce_with_logits, compile_enabled, fused_bce_with_logits
 
 # The least memory traffic per element, in units of the element size: the forward reads
 # input and target; the backward reads them again and writes the gradient.
@@ -44,7 +47,9 @@ def time_calls(
             fn()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
-    return {name: min(ts) for name, ts in times.items()}
+    # never 0 s, so that a GB/s is always finite (a call faster than the clock's tick)
+    tick = time.get_clock_info("perf_counter").resolution
+    return {name: max(min(ts), tick) for name, ts in times.items()}
 
 
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
@@ -91,3 +96,144 @@ def bce_gbps(
     return {
         m: ELEMENT_READS_WRITES[mode] * n * x.element_size() / s / 1e9 for m, s in seconds.items()
     }
+
+
+def relative_speed(seconds: float, reference_seconds: float, within: float = 0.1) -> str:
+    """How a time compares with a reference time, in words: '3.2x faster than', '1.5x slower
+    than', or 'about as fast as' when they differ by less than `within` (a fraction)."""
+    if seconds <= 0 or reference_seconds <= 0:
+        raise ValueError(
+            f"seconds={seconds!r} and reference_seconds={reference_seconds!r} must be > 0"
+        )
+    ratio = reference_seconds / seconds
+    if abs(ratio - 1) < within:
+        return f"about as fast as (within {within:.0%})"
+    return f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
+
+
+def compiled(fn: Callable) -> Callable:
+    """fn under torch.compile where the fused loss compiles too (losses.compile_enabled()).
+
+    If compiling fails (at once or at the first call), warn and run fn itself."""
+    if not compile_enabled():
+        return fn
+    try:
+        compiled_fn = torch.compile(fn)
+    except Exception as exc:  # torch.compile missing or unsupported here
+        _warn_eager(exc)
+        return fn
+    use = [compiled_fn]
+
+    def call(*args, **kwargs):
+        try:
+            return use[0](*args, **kwargs)
+        except Exception as exc:
+            if use[0] is fn:
+                raise
+            _warn_eager(exc)
+            use[0] = fn
+            return fn(*args, **kwargs)
+
+    return call
+
+
+def format_bytes(n: int) -> str:
+    """A byte count in the largest binary unit that keeps it at least 1: '4 KiB', '64 MiB'."""
+    if n < 0:
+        raise ValueError(f"n={n!r} must be >= 0")
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
+
+
+def _warn_eager(exc: BaseException) -> None:
+    warnings.warn(f"torch.compile failed ({exc!s:.200}); running eagerly", RuntimeWarning, 3)
+
+
+def _size_bytes(text: str) -> int:
+    """'32768K' (sysfs's way of writing a cache size) in bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    text = text.strip()
+    if text and text[-1].upper() in units:
+        return int(text[:-1]) * units[text[-1].upper()]
+    return int(text)
+
+
+def cpu_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """Size of the CPU's last-level data cache (Linux's sysfs, else glibc's sysconf), or None."""
+    best: tuple[int, int] | None = None
+    for index in sorted(root.glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = _size_bytes((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind != "Instruction" and (best is None or level > best[0]):
+            best = (level, size)
+    if best is not None:
+        return best[1]
+    for name in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
+        if name in os.sysconf_names and os.sysconf(name) > 0:
+            return os.sysconf(name)
+    return None
+
+
+def last_level_cache_bytes(device: torch.device) -> int | None:
+    """Size of the device's last-level cache in bytes (CUDA: the L2), or None where unknown."""
+    if device.type == "cuda":
+        return getattr(torch.cuda.get_device_properties(device), "L2_cache_size", None) or None
+    if device.type == "cpu":
+        return cpu_cache_bytes()
+    return None
+
+
+def memory_needed(n: int, dtype: torch.dtype) -> int:
+    """Bytes that copy_gbps and bce_gbps need at their peak for n elements, with a margin.
+
+    Measured on the CPU (torch 2.14, after a warm-up at a small size): at 2**23 elements 37
+    bytes per element at the peak in float32, 32 in bfloat16 and 43 in float16; at 2**24
+    42 in float32 (eager from scratch keeps its intermediates for autograd; the inputs are
+    drawn in float32 first). Counted here: 16 tensors of the dtype and 16 bytes more per
+    element (80 bytes in float32, 48 in the 16-bit types). Below 2**23 the allocator keeps
+    freed blocks and the peak per element is higher (up to 97 bytes in float32 at 2**22),
+    but under 0.5 GiB in all."""
+    element_size = torch.empty((), dtype=dtype).element_size()
+    return n * (16 * element_size + 16)
+
+
+def memory_available(device: torch.device) -> int | None:
+    """Bytes the device can still allocate, or None where that is unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type == "mps":
+        mps = getattr(torch, "mps", None)
+        if all(hasattr(mps, f) for f in ("recommended_max_memory", "driver_allocated_memory")):
+            return mps.recommended_max_memory() - mps.driver_allocated_memory()
+        return None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if "SC_PHYS_PAGES" in os.sysconf_names:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def check_fits(max_log2_size: int, dtype: torch.dtype, device: torch.device) -> None:
+    """Refuse, with a ValueError naming max_log2_size, a largest size the device cannot hold."""
+    need, have = memory_needed(2**max_log2_size, dtype), memory_available(device)
+    if have is None or need <= have:
+        return
+    fits = [k for k in range(10, max_log2_size) if memory_needed(2**k, dtype) <= have]
+    advice = f"use max_log2_size <= {fits[-1]}" if fits else "free some memory first"
+    raise ValueError(
+        f"parameter max_log2_size={max_log2_size} is not allowed on this {device.type}: "
+        f"with dtype={str(dtype).removeprefix('torch.')!r} the measurements need about "
+        f"{need / 2**30:.1f} GiB at 2**{max_log2_size} elements (the inputs, the gradient "
+        f"and eager torch's intermediates), but {have / 2**30:.1f} GiB is available; {advice}"
+    )

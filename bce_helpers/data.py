@@ -73,7 +73,7 @@ def learnable_images(
     size: int,
     image_size: tuple[int, int, int] = (3, 28, 28),
     seed: int = 0,
-    signal: float = 0.01,
+    signal: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise images whose binary label can be seen in the pixels.
 

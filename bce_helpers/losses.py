@@ -105,19 +105,49 @@ def reduce_loss(loss: Tensor, reduction: str, weight: Tensor | None = None) -> T
     return loss
 
 
+# torch divides BCE's gradient by max((1 - p) p, 1e-12), never by 0; its 1e-12 is a C float,
+# 9.999999960041972e-13, in every dtype (and 0 in float16, where it underflows)
+GRAD_FLOOR = float(torch.tensor(1e-12, dtype=torch.float32))
+
+
+class _ClampedBCE(torch.autograd.Function):
+    """BCE per element, with torch's own backward rather than autograd's.
+
+    Forward: (y - 1) max(log(1 - p), -100) - y max(log p, -100).
+    Backward (torch's formula): dl/dp = (p - y) / max((1 - p) p, 1e-12), and
+    dl/dy = -logit(p) = log(1 - p) - log p, unclamped. Autograd through the clamps would
+    give nan at p = 0 or 1 and -y/p (up to -1e30 at p = 1e-30) below the floor.
+    """
+
+    @staticmethod
+    def forward(ctx, p: Tensor, y: Tensor) -> Tensor:
+        ctx.save_for_backward(p, y)
+        log_p = torch.clamp(torch.log(p), min=LOG_CLAMP)
+        log_1mp = torch.clamp(torch.log1p(-p), min=LOG_CLAMP)
+        return (y - 1) * log_1mp - y * log_p
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        p, y = ctx.saved_tensors
+        grad_p = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_p = grad * (p - y) / torch.clamp((1 - p) * p, min=GRAD_FLOOR)
+        if ctx.needs_input_grad[1]:
+            grad_y = grad * -torch.logit(p)
+        return grad_p, grad_y
+
+
 def bce(
     input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
     """BCE on probabilities, equal to F.binary_cross_entropy in value and gradient.
 
-    Gradients match torch at interior points; where p is exactly 0 or 1 the clamp makes
-    this version's gradient nan, while torch returns about +-1e12.
+    The gradient is torch's formula everywhere, edges included: (p - y) / max((1 - p) p,
+    1e-12) with respect to p, so at most |p - y| 1e12. Unlike torch, a weight that requires
+    grad gets one (torch refuses).
     """
     check_bce_args(input, target, weight, reduction=reduction, probabilities=True)
-    log_p = torch.clamp(torch.log(input), min=LOG_CLAMP)
-    log_1mp = torch.clamp(torch.log1p(-input), min=LOG_CLAMP)
-    loss = (target - 1) * log_1mp - target * log_p
-    return reduce_loss(loss, reduction, weight)
+    return reduce_loss(_ClampedBCE.apply(input, target), reduction, weight)
 
 
 def log_sigmoid(x: Tensor, log1p=torch.log1p) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +35,9 @@ class Number:
         kind = "a number" if self.real else "an integer"
         parts = []
         if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.low_open else '>='} {self.low!r}")
         if self.high is not None:
-            parts.append(f"<= {self.high:g}")
+            parts.append(f"<= {self.high!r}")
         return kind + (" " + " and ".join(parts) if parts else "")
 
     def coerce(self, value: Any) -> Any:
@@ -95,6 +96,21 @@ class Flag:
         return value if isinstance(value, bool) else _INVALID
 
 
+@dataclass(frozen=True)
+class Together:
+    """A rule on several parameters at once: `holds(params)` must be true, for `why`."""
+
+    names: tuple[str, ...]
+    holds: Callable[[dict[str, Any]], bool]
+    why: str
+
+    def check(self, params: dict[str, Any]) -> None:
+        """Raise a ValueError naming the parameters, their values and why, if it fails."""
+        if not self.holds(params):
+            values = ", ".join(f"{n}={params[n]!r}" for n in self.names)
+            raise ValueError(f"parameters {values} are not allowed together: {self.why}")
+
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMMON: dict[str, Any] = {
     "seed": Number(low=0, high=2**32 - 1),
@@ -107,11 +123,11 @@ SPECS: dict[str, dict[str, Any]] = {
     "01_bce_loss": {"n_points": Number(low=3, high=100_000)},
     "02_functional_bce": {"rows": Number(low=1, high=10_000), "cols": Number(low=1, high=10_000)},
     "03_bce_with_logits": {
-        "z_max": Number(real=True, low=0, low_open=True, high=1e6),
+        "z_max": Number(real=True, low=0, low_open=True, high=1_000_000),
         "n_points": Number(low=3, high=1_000_000),
     },
     "04_pos_weight": {
-        "pos_weight": Number(real=True, low=0, low_open=True, high=1e4),
+        "pos_weight": Number(real=True, low=0, low_open=True, high=10_000),
         "positive_fraction": Number(real=True, low=0, low_open=True, high=0.5),
         "n_samples": Number(low=100, high=10_000_000),
         "steps": Number(low=1, high=100_000),
@@ -138,10 +154,75 @@ SPECS: dict[str, dict[str, Any]] = {
         "lr": Number(real=True, low=0, low_open=True, high=10),
     },
     "07_bce_at_scale": {
-        "max_log2_size": Number(low=10, high=31),
+        "max_log2_size": Number(low=10, high=28),
         "dtype": Choice(("float32", "bfloat16", "float16")),
         "repeats": Number(low=1, high=1000),
     },
+}
+
+
+# Rules on combinations of one notebook's parameters, checked after each value's own rule.
+TOGETHER: dict[str, tuple[Together, ...]] = {
+    "06_circles": (
+        Together(
+            ("epochs", "n_samples", "batch_size"),
+            lambda p: p["epochs"] * math.ceil(p["n_samples"] // 2 / p["batch_size"]) <= 10_000,
+            "epochs * ceil((n_samples // 2) / batch_size), the optimizer steps, must be at most "
+            "10,000: Keras on its torch backend takes about 20 ms a step on a 2-core CPU "
+            "(the seed's 4,800 steps: 85 s, measured), so more would run for many minutes",
+        ),
+        Together(
+            ("epochs", "n_samples"),
+            lambda p: p["epochs"] * p["n_samples"] <= 20_000_000,
+            "epochs * n_samples, the points passed through the model (each epoch trains on "
+            "one half and evaluates the other), must be at most 20,000,000: 100 epochs of "
+            "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
+        ),
+    ),
+    "07_bce_at_scale": (
+        Together(
+            ("max_log2_size", "repeats"),
+            lambda p: p["repeats"] * 2 ** p["max_log2_size"] <= 2**28,
+            "repeats * 2**max_log2_size must be at most 2**28: each size is timed repeats + 1 "
+            "times per method and pass, and on a 2-core CPU eager torch moves well under 1 GB/s "
+            "in float16 (measured), so 2**28 elements once already take minutes; at "
+            "max_log2_size=24 repeats may be up to 16; for longer measurements use "
+            "benchmarks/bench_bce.py",
+        ),
+    ),
+    "02_functional_bce": (
+        Together(
+            ("rows", "cols"),
+            lambda p: p["rows"] * p["cols"] <= 10_000_000,
+            "rows * cols must be at most 10,000,000: the example keeps about a dozen float32 "
+            "copies of its rows x cols tensors on the CPU (about 50 bytes per element, 0.5 GB "
+            "at 1e7 elements, measured) and computes some twenty losses over them (10 s at "
+            "1e7 on two cores); 1e8 would need about 5 GB and two minutes, for a lesson that "
+            "a small tensor shows as well",
+        ),
+    ),
+    "04_pos_weight": (
+        Together(
+            ("n_samples", "positive_fraction"),
+            lambda p: round(p["n_samples"] * p["positive_fraction"]) >= 10,
+            "the data would hold fewer than 10 positives (round(n_samples * "
+            "positive_fraction)); precision, recall and the optimum logit need at least 10",
+        ),
+    ),
+    "05_mlp_training": (
+        Together(
+            ("log_every", "n_samples", "batch_size", "epochs"),
+            lambda p: p["log_every"] <= p["epochs"] * math.ceil(p["n_samples"] / p["batch_size"]),
+            "log_every must not exceed the number of mini-batches in the whole run "
+            "(epochs * ceil(n_samples / batch_size)), or no mean loss is ever recorded",
+        ),
+        Together(
+            ("n_samples", "test_fraction"),
+            lambda p: round(p["n_samples"] * p["test_fraction"]) >= 10,
+            "the held-out set would hold fewer than 10 images (round(n_samples * "
+            "test_fraction)); a held-out accuracy and loss need at least 10",
+        ),
+    ),
 }
 
 
@@ -170,6 +251,8 @@ def check_params(notebook: str, params: dict[str, Any]) -> dict[str, Any]:
                 f"parameter {name}={params[name]!r} is not allowed: expected {rule.allowed()}"
             )
         checked[name] = value
+    for together in TOGETHER.get(notebook, ()):
+        together.check(checked)
     return checked
 
 
@@ -227,8 +310,9 @@ class NotebookRun:
     def save_results(self, **numbers: Any) -> None:
         """Write the results JSON if results_path was given; do nothing otherwise."""
         path = self.params["results_path"]
-        if path is not None:
-            write_results(path, self.notebook, self.params, self.device, numbers)
+        if path is not None:  # the file records its own name, not this machine's folders
+            params = {**self.params, "results_path": os.path.basename(path)}
+            write_results(path, self.notebook, params, self.device, numbers)
 
 
 def setup(notebook: str, **params: Any) -> NotebookRun:

@@ -25,20 +25,24 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write text to a temporary file beside `path`, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(to_jsonable(data), f, indent=2, allow_nan=True)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
+    """Write JSON atomically (see write_text_atomic)."""
+    return write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, allow_nan=True) + "\n")
 
 
 def write_results(

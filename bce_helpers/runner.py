@@ -19,6 +19,7 @@ import contextlib
 import csv
 import datetime
 import html
+import io
 import itertools
 import os
 import re
@@ -34,7 +35,8 @@ from typing import Any
 
 import nbformat
 
-from bce_helpers.results import read_results, write_json_atomic
+from bce_helpers.params import SPECS, check_params
+from bce_helpers.results import read_results, write_json_atomic, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -123,7 +125,8 @@ def coerce_value(name: str, value: Any, default: Any) -> Any:
 
 
 def check_parameters(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """Names must be declared, values must fit the defaults' types; return typed values."""
+    """Names must be declared, values must fit the defaults' types and the notebook's
+    spec (the rules `setup()` applies, combinations included); return typed values."""
     declared = declared_parameters(notebook)
     unknown = [n for n in params if n not in declared]
     if unknown:
@@ -131,7 +134,13 @@ def check_parameters(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
             f"{notebook.stem} has no parameter {', '.join(map(repr, unknown))}; "
             f"declared: {', '.join(declared)}"
         )
-    return {n: coerce_value(n, v, declared[n]) for n, v in params.items()}
+    typed = {n: coerce_value(n, v, declared[n]) for n, v in params.items()}
+    if notebook.stem in SPECS:  # the suite's own notebooks: the same rules as setup()
+        try:
+            check_params(notebook.stem, {**declared, **typed})
+        except ValueError as exc:
+            raise ParameterError(f"{notebook.stem}: {exc}") from None
+    return typed
 
 
 # ---------------------------------------------------------------- executing one notebook
@@ -354,7 +363,7 @@ def to_html(executed: Path, target: Path) -> None:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-    target.write_text(body)
+    write_text_atomic(target, body)
 
 
 def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
@@ -362,7 +371,7 @@ def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
     write_json_atomic(out_dir / "summary.json", [asdict(r) for r in results])
     md = ["| notebook | status | seconds | headline numbers |", "|---|---|---|---|"]
     md += [f"| {r.run} | {r.status} | {r.seconds:.1f} | {describe(r)} |" for r in results]
-    (out_dir / "summary.md").write_text("\n".join(md) + "\n")
+    write_text_atomic(out_dir / "summary.md", "\n".join(md) + "\n")
     rows = []
     for r in results:
         executed = out_dir / f"{r.run}.ipynb"
@@ -374,12 +383,13 @@ def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
             f"<tr><td>{link}</td><td>{r.status}</td><td>{r.seconds:.1f}</td>"
             f"<td>{html.escape(describe(r))}</td></tr>"
         )
-    (out_dir / "index.html").write_text(
+    write_text_atomic(
+        out_dir / "index.html",
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>BCE notebook runs</title>"
         "</head><body><h1>BCE notebook runs</h1><table border='1' cellpadding='4'>"
         "<tr><th>notebook</th><th>status</th><th>seconds</th><th>headline numbers</th></tr>"
         + "".join(rows)
-        + "</table></body></html>\n"
+        + "</table></body></html>\n",
     )
 
 
@@ -394,10 +404,11 @@ def write_sweep_report(out_dir: Path, swept: list[str], results: list[RunResult]
         for r in results
     ]
     write_json_atomic(out_dir / "sweep.json", rows)
-    with open(out_dir / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out_dir / "sweep.csv", table.getvalue())
     good = [r for r in results if r.status != "failed"]
     if metrics and good:
         plot_sweep(out_dir / "sweep.png", swept, metrics, good)
@@ -433,8 +444,13 @@ def plot_sweep(path: Path, swept: list[str], metrics: list[str], results: list[R
             if others:
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=80, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------- commands
@@ -455,15 +471,37 @@ def grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def load_grid(path: Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
-    """A YAML grid: `parameters:` (name -> list of values) and optional `fixed:` values."""
+    """A YAML grid: `parameters:` (name -> list of values) and optional `fixed:` values.
+
+    Any problem with the file is one ParameterError line naming it (and the line, for a
+    YAML syntax error)."""
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    swept = data.get("parameters")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read the grid file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParameterError(f"{where}: YAML syntax error: {problem}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict) or set(data) - {"parameters", "fixed"}:
+        raise ParameterError(
+            f"{path}: a grid is a mapping with the keys `parameters:` and optional `fixed:`"
+        )
+    swept, fixed = data.get("parameters"), data.get("fixed") or {}
     if not isinstance(swept, dict) or not swept:
         raise ParameterError(f"{path}: needs a `parameters:` mapping of name -> list of values")
+    if not isinstance(fixed, dict):
+        raise ParameterError(f"{path}: `fixed:` must be a mapping of name -> one value")
     swept = {k: v if isinstance(v, list) else [v] for k, v in swept.items()}
-    return swept, dict(data.get("fixed") or {})
+    if empty := [k for k, v in swept.items() if not v]:
+        raise ParameterError(f"{path}: no values given for {', '.join(empty)}")
+    return swept, fixed
 
 
 def timestamped(prefix: str = "") -> Path:
@@ -505,23 +543,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return report(results, out_dir)
 
 
+def sweep_jobs(nb: Path, swept: dict[str, list[Any]], fixed: dict[str, Any]) -> list[Job]:
+    """One job per combination, every combination checked in full before any runs."""
+    declared = declared_parameters(nb)
+    if unknown := [n for n in [*swept, *fixed] if n not in declared]:
+        raise ParameterError(
+            f"{nb.stem} has no parameter {', '.join(map(repr, unknown))}; "
+            f"declared: {', '.join(declared)}"
+        )
+    if empty := [n for n, v in swept.items() if not v]:
+        raise ParameterError(f"no values given for {', '.join(empty)}")
+    fixed = {n: coerce_value(n, v, declared[n]) for n, v in fixed.items()}
+    swept = {n: [coerce_value(n, v, declared[n]) for v in vs] for n, vs in swept.items()}
+    combos = grid(swept)
+    return [
+        Job(nb, check_parameters(nb, {**fixed, **combo}), run_name(nb.stem, combo))
+        for combo in combos
+    ]
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     nb = find_notebook(args.notebook)
     if args.grid:
         swept, fixed = load_grid(args.grid)
+        try:
+            jobs = sweep_jobs(nb, swept, fixed)
+        except ParameterError as exc:
+            raise ParameterError(f"{args.grid}: {exc}") from None
     elif args.param:
-        swept, fixed = {name: values for name, *values in args.param}, {}
+        swept = {name: values for name, *values in args.param}
+        jobs = sweep_jobs(nb, swept, {})
     else:
         raise ParameterError("sweep needs --grid FILE.yaml or -p NAME V1 V2 ...")
-    if empty := [n for n, v in swept.items() if not v]:
-        raise ParameterError(f"no values given for {empty}")
-    fixed = check_parameters(nb, fixed)
-    swept = {
-        name: [check_parameters(nb, {name: v})[name] for v in vs] for name, vs in swept.items()
-    }
-    jobs = []
-    for combo in grid(swept):
-        jobs.append(Job(nb, {**fixed, **combo}, run_name(nb.stem, combo)))
     out_dir = args.out or timestamped(f"sweep-{nb.stem}-")
     results = run_jobs(jobs, out_dir, args.jobs, progress=not args.no_progress)
     write_sweep_report(out_dir, list(swept), results)

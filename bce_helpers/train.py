@@ -62,6 +62,31 @@ def train_seed_mlp(
     return torch.stack(history).tolist()
 
 
+def newton_step_length(
+    model: nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor
+) -> float:
+    """How far one Newton step on loss_fn(model(inputs)) would move the parameters.
+
+    Near 0 once training has reached the optimum, whatever the scale of the loss: the
+    gradient divided by the curvature (inf where the loss is flat in some direction). For
+    the small models of notebook 04 (a few parameters), with the full Hessian."""
+    from torch.func import functional_call
+
+    named = dict(model.named_parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in named.values()])
+
+    def loss_of(vector: torch.Tensor) -> torch.Tensor:
+        chunks = vector.split([p.numel() for p in named.values()])
+        params = {n: c.view_as(p) for (n, p), c in zip(named.items(), chunks, strict=True)}
+        return loss_fn(functional_call(model, params, (inputs,)))
+
+    gradient = torch.autograd.functional.jacobian(loss_of, flat).detach().cpu().double()
+    hessian = torch.autograd.functional.hessian(loss_of, flat).detach().cpu().double()
+    if torch.linalg.eigvalsh(hessian).min() <= 0:  # flat (a saturated sigmoid): no optimum here
+        return math.inf
+    return torch.linalg.solve(hessian, gradient).norm().item()
+
+
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 

@@ -1,6 +1,7 @@
 """`python -m bce_helpers run | sweep | list` end to end, on small parameters."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from bce_helpers.runner import check_parameters, coerce_value, find_notebook, grid, run_name
 
@@ -83,7 +85,7 @@ def test_unknown_parameter_and_bad_type_fail_before_any_kernel(tmp_path):
     assert "04_pos_weight has no parameter 'pos_wieght'; declared: seed, device" in out.stderr
     out = cli("run", "04", "-p", "steps", "many", "--out", str(tmp_path / "b"))
     assert out.returncode == 2
-    assert "parameter steps: 'many' is not int like its default 300" in out.stderr
+    assert "parameter steps: 'many' is not int like its default 500" in out.stderr
     out = cli("sweep", "04", "-p", "pos_weight", "1", "heavy", "--out", str(tmp_path / "c"))
     assert out.returncode == 2 and "parameter pos_weight: 'heavy' is not float" in out.stderr
     assert not any(tmp_path.iterdir()), "nothing ran, nothing was written"
@@ -94,21 +96,24 @@ def test_runs_never_write_into_notebooks():
     assert out.returncode == 2 and "runs never write there" in out.stderr
 
 
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
 def test_sweep_with_a_failing_run_among_good_ones(tmp_path):
-    args = ["sweep", "04", "-p", "pos_weight", "2", "-1", *SMALL_04, "--out", str(tmp_path)]
+    # device="mps" passes the spec but fails in the notebook where there is no MPS
+    args = ["sweep", "04", "-p", "device", "cpu", "mps", *SMALL_04, "--out", str(tmp_path)]
     out = cli(*args, "--jobs", "2", "--no-progress")
     assert out.returncode == 1
-    rows = {r["pos_weight"]: r for r in json.loads((tmp_path / "sweep.json").read_text())}
-    assert rows[2.0]["status"] == "ok" and rows[-1.0]["status"] == "failed"
-    assert rows[-1.0]["error"].startswith("ValueError: parameter pos_weight=-1.0 is not allowed")
+    rows = {r["device"]: r for r in json.loads((tmp_path / "sweep.json").read_text())}
+    assert rows["cpu"]["status"] == "ok" and rows["mps"]["status"] == "failed"
+    assert rows["mps"]["error"].startswith("ValueError: parameter device='mps' is not available")
     good = json.loads(
-        (tmp_path / "04_pos_weight__pos_weight=2.0__steps=150__n_samples=200.json").read_text()
+        (tmp_path / "04_pos_weight__device=cpu__steps=150__n_samples=200.json").read_text()
     )
-    assert rows[2.0]["optimal_logit_theory"] == good["optimal_logit_theory"]
-    assert "FAILED 04_pos_weight__pos_weight=-1.0" in out.stderr
-    assert len(out.stderr.split("ValueError: parameter pos_weight=-1.0")) == 2, "one line, once"
+    assert rows["cpu"]["optimal_logit_theory"] == good["optimal_logit_theory"]
+    assert good["optimal_logit_theory"] == pytest.approx(math.log(3 * 0.2 / 0.8))
+    assert "FAILED 04_pos_weight__device=mps" in out.stderr
+    assert len(out.stderr.split("ValueError: parameter device='mps'")) == 2, "one line, once"
     csv_lines = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("run,status,seconds,pos_weight,steps,n_samples,")
+    assert csv_lines[0].startswith("run,status,seconds,device,steps,n_samples,")
     assert len(csv_lines) == 3 and (tmp_path / "sweep.png").stat().st_size > 0
 
 
@@ -147,15 +152,21 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
 
 
 def test_ctrl_c_stops_and_keeps_no_partial_outputs(tmp_path):
-    args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", *SMALL_04]
-    args += ["--out", str(tmp_path), "--jobs", "2", "--no-progress"]
+    args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", "3", *SMALL_04]
+    args += ["--out", str(tmp_path), "--jobs", "1", "--no-progress"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: len(list(tmp_path.glob(".*.ipynb"))) >= 1)
-    time.sleep(1.5)  # the kernels are up and running cells
+
+    def complete():
+        return [p for p in tmp_path.glob("[!.]*.json") if p.with_suffix(".ipynb").exists()]
+
+    # one run complete and the next one executing: then interrupt
+    _wait_for(lambda: len(complete()) == 1 and len(list(tmp_path.glob(".*.ipynb"))) == 1)
+    time.sleep(1.0)  # its kernel is up and running cells
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    for json_file in tmp_path.glob("*.json"):
-        assert json_file.with_suffix(".ipynb").exists(), "a results JSON without its notebook"
-    assert not list(tmp_path.glob(".*.ipynb")), "no temporary files left"
+    kept = list(tmp_path.glob("*.json"))
+    assert [p.name for p in kept] == [p.name for p in complete()] and len(kept) == 1
+    assert len(list(tmp_path.glob("*.ipynb"))) == 1, "only the complete run's notebook"
+    assert not list(tmp_path.glob(".*")), "no temporary files left"

@@ -14,6 +14,7 @@ from bce_helpers.models import MLP, ConstantLogit
 from bce_helpers.train import (
     CudaGraphStep,
     chance_loss,
+    newton_step_length,
     seed_order_batches,
     train_seed_mlp,
     warm_up_then_reset,
@@ -86,7 +87,13 @@ def test_chance_loss():
 
 def test_models():
     assert MLP()(torch.rand(5, 3, 28, 28)).shape == (5, 1)
-    assert MLP(sigmoid=False).layers[-1].__class__ is nn.Linear
+    torch.manual_seed(0)
+    with_sigmoid = MLP()
+    torch.manual_seed(0)
+    logits = MLP(sigmoid=False)  # same weights, no Sigmoid: its outputs are the logits
+    x = torch.rand(5, 3, 28, 28)
+    torch.testing.assert_close(torch.sigmoid(logits(x)), with_sigmoid(x))
+    assert not torch.equal(logits(x), with_sigmoid(x))
     assert ConstantLogit()(torch.rand(7, 2)).tolist() == [[0.0]] * 7
 
 
@@ -180,3 +187,25 @@ def test_cuda_graph_step_refuses_what_it_cannot_record():
     with pytest.raises(ValueError, match=r"inputs on a CUDA device, got device 'cpu'"):
         optimizer = torch.optim.Adam(model.parameters(), capturable=True)
         CudaGraphStep(lambda a, b: a.sum(), model, optimizer, x, y)
+
+
+def test_newton_step_length_of_the_constant_logit_is_gradient_over_curvature():
+    labels = torch.tensor([[1.0], [0.0], [0.0], [0.0], [1.0]])  # p = 0.4
+    w, p, b = 3.0, 0.4, 0.25
+    model = ConstantLogit()
+    with torch.no_grad():
+        model.bias.fill_(b)
+    criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([w]))
+    length = newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2))
+    s = 1 / (1 + math.exp(-b))
+    gradient = (w * p + 1 - p) * s - w * p  # by hand, notebook 04's derivative
+    curvature = (w * p + 1 - p) * s * (1 - s)
+    assert length == pytest.approx(abs(gradient / curvature), rel=1e-5)
+    with torch.no_grad():  # at b* = log(w p / (1 - p)) the step is 0
+        model.bias.fill_(math.log(w * p / (1 - p)))
+    assert newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) < 1e-6
+    with torch.no_grad():  # a saturated sigmoid is flat: no optimum in reach
+        model.bias.fill_(60.0)
+    assert (
+        newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) == math.inf
+    )

@@ -62,6 +62,12 @@ def lab(tmp_path_factory):
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    notebook_settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    # every cell rendered, not only those in view, so the checks below see all the markdown
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"})
+    )
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(dirs["config"]),
@@ -142,6 +148,19 @@ RUN_FINISHED = f"""() => {{
     return prompts.every(t => /^\\[\\d+\\]:$/.test(t)) || !!stderr;
 }}"""
 
+# Text of the rendered markdown, math and code left out: a backslash there is TeX that
+# MathJax did not typeset (e.g. an escaped underscore inside \text{}), shown raw.
+RAW_TEX = f"""() => {{
+    const cells = [...document.querySelectorAll('{PANEL} .jp-RenderedMarkdown')];
+    const errors = cells.filter(c => c.querySelector('mjx-merror')).length;
+    const raw = cells.map(c => {{
+        const copy = c.cloneNode(true);
+        copy.querySelectorAll('mjx-container, code, pre, script').forEach(n => n.remove());
+        return copy.textContent;
+    }}).filter(t => t.includes('\\\\'));
+    return {{cells: cells.length, errors, raw}};
+}}"""
+
 FIGURES_RENDERED = f"""() => [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')]
     .filter(img => img.complete && img.naturalWidth > 0).length"""
 
@@ -171,6 +190,7 @@ def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
             "() => !document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty')",
             timeout=30_000,
         )
+        math = page.evaluate(RAW_TEX)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}.png"), full_page=True)
         with urllib.request.urlopen(f"{url}/api/contents/{notebook}?content=1&token={token}") as r:
@@ -184,3 +204,6 @@ def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
     assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
     shown = sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
     assert shown == n_figures, "every figure of the committed notebook rendered"
+    n_markdown = sum(c.cell_type == "markdown" for c in committed.cells)
+    assert math["cells"] == n_markdown, "every markdown cell rendered"
+    assert math["errors"] == 0 and math["raw"] == [], f"TeX shown raw: {math['raw'][:1]}"

@@ -62,17 +62,68 @@ def test_bce_with_logits_matches_torch(case):
 @given(bce_case())
 def test_bce_matches_torch(case):
     logits, target, weight, _, reduction = case
-    # interior probabilities, where the gradient is defined
-    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
-    p1 = p.clone().requires_grad_()
-    p2 = p.clone().requires_grad_()
-    ours = bce(p1, target, weight, reduction)
-    ref = F.binary_cross_entropy(p2, target, weight, reduction=reduction)
+    # logits up to +-100 or so: in float32 many probabilities round to exactly 0 or 1
+    p = torch.sigmoid(logits)
+    p1, p2 = p.clone().requires_grad_(), p.clone().requires_grad_()
+    y1, y2 = target.clone().requires_grad_(), target.clone().requires_grad_()
+    ours = bce(p1, y1, weight, reduction)
+    ref = F.binary_cross_entropy(p2, y2, weight, reduction=reduction)
     torch.testing.assert_close(ours, ref, **TOL[p.dtype])
     ours.sum().backward()
     ref.sum().backward()
-    # the gradient divides by p(1 - p): compare relative to its size
+    # the gradient divides by max(p (1 - p), 1e-12): compare relative to its size
     torch.testing.assert_close(p1.grad, p2.grad, atol=TOL[p.dtype]["atol"], rtol=1e-5)
+    # torch's target gradient is -logit(p): infinite where p is exactly 0 or 1
+    torch.testing.assert_close(y1.grad, y2.grad, atol=TOL[p.dtype]["atol"], rtol=1e-5)
+
+
+EDGE_P = [0.0, 1e-30, 1e-13, 1 - 1e-7, 1.0]
+EDGE_Y = [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_gradient_equals_torch_at_the_edges(dtype, weighted, reduction):
+    """p in {0, 1e-30, 1e-13, 1 - 1e-7, 1} times y in {0, 0.5, 1}: torch's gradient exactly."""
+    p = torch.tensor(EDGE_P, dtype=dtype)[:, None].expand(5, 3).contiguous()
+    y = torch.tensor(EDGE_Y, dtype=dtype).expand(5, 3).contiguous()
+    weight = torch.tensor([0.5, 2.0, 3.0], dtype=dtype) if weighted else None
+    p1, p2 = p.clone().requires_grad_(), p.clone().requires_grad_()
+    ours = bce(p1, y, weight, reduction)
+    ref = F.binary_cross_entropy(p2, y, weight, reduction=reduction)
+    torch.testing.assert_close(ours, ref)
+    ours.backward(torch.ones_like(ours))
+    ref.backward(torch.ones_like(ref))
+    assert not p1.grad.isnan().any(), "torch gives 0, not nan, at p = y = 0 and p = y = 1"
+    if weighted or reduction == "mean":  # w and 1/N multiply in another order: a rounding
+        torch.testing.assert_close(p1.grad, p2.grad, atol=0, rtol=2 * torch.finfo(dtype).eps)
+    else:
+        assert torch.equal(p1.grad, p2.grad), (p1.grad, p2.grad)
+
+
+def test_bce_gradient_is_floored_like_torch_not_the_true_derivative():
+    """Below p = 1e-12 torch divides by 1e-12, not p: -1e12 at p = 1e-13 where -1/p = -1e13."""
+    p = torch.tensor([1e-13, 1e-30, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    bce(p, y, reduction="sum").backward()
+    floor = 9.999999960041972e-13  # torch's 1e-12 is a C float
+    expected = [-1 / floor, -1 / floor, -1 / floor, 1 / floor, 0.0, 0.0]
+    assert p.grad.tolist() == pytest.approx(expected, rel=1e-12)
+    # the true derivative at 1e-13 is -1/p = -1e13, ten times torch's, where the loss is 29.93
+    assert 10 * p.grad[0].item() == pytest.approx(-1 / p[0].item(), rel=1e-6)
+    assert bce(p.detach()[:1], y[:1]).item() == pytest.approx(-math.log(1e-13))
+
+
+def test_bce_matches_torch_in_half_precision():
+    """float16's 1e-12 is 0: both give inf and nan at the edges, in the same places."""
+    for dtype in (torch.float16, torch.bfloat16):
+        p = torch.tensor(EDGE_P, dtype=dtype)[:, None].expand(5, 3).contiguous()
+        y = torch.tensor(EDGE_Y, dtype=dtype).expand(5, 3).contiguous()
+        p1, p2 = p.clone().requires_grad_(), p.clone().requires_grad_()
+        bce(p1, y, reduction="sum").backward()
+        F.binary_cross_entropy(p2, y, reduction="sum").backward()
+        torch.testing.assert_close(p1.grad, p2.grad, equal_nan=True)
 
 
 def test_gradient_of_bce_by_hand():

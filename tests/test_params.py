@@ -110,6 +110,7 @@ def test_setup_seeds_prints_and_saves(tmp_path, capsys):
     run.save_results(example4_loss=torch.tensor(0.25), history=[1, 2])
     data = json.loads(path.read_text())
     assert data["params"]["seed"] == 7 and data["device"] == "cpu"
+    assert data["params"]["results_path"] == "r.json", "no machine path in a shared file"
     assert data["example4_loss"] == 0.25 and data["history"] == [1, 2]
     assert data["torch_version"] == torch.__version__
 
@@ -123,3 +124,54 @@ def test_save_results_without_path_writes_nothing(tmp_path, monkeypatch):
 def test_every_spec_has_the_common_three():
     for notebook in SPECS:
         assert list(spec_for(notebook))[:3] == ["seed", "device", "results_path"]
+
+
+def params_05(**over):
+    base = dict(
+        seed=1, device="cpu", results_path=None, n_samples=640, image_size=4, batch_size=64,
+        epochs=3, lr=1e-3, loss="bce", dataset="fakedata", test_fraction=0.2, log_every=10,
+        cuda_graph=False,
+    )  # fmt: skip
+    return {**base, **over}
+
+
+def test_04_refuses_data_with_too_few_positives():
+    # round(100 * 0.095) = 10 positives: the least the lesson accepts
+    assert check_params("04_pos_weight", defaults_04(n_samples=100, positive_fraction=0.095))
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(n_samples=100, positive_fraction=0.09))
+    assert str(err.value) == (
+        "parameters n_samples=100, positive_fraction=0.09 are not allowed together: the data "
+        "would hold fewer than 10 positives (round(n_samples * positive_fraction)); precision, "
+        "recall and the optimum logit need at least 10"
+    )
+
+
+def test_05_refuses_log_every_past_the_last_batch():
+    # 640 images in batches of 64, 3 epochs: 30 mini-batches in all
+    assert check_params("05_mlp_training", params_05(log_every=30))["log_every"] == 30
+    with pytest.raises(ValueError) as err:
+        check_params("05_mlp_training", params_05(log_every=31))
+    assert "parameters log_every=31, n_samples=640, batch_size=64, epochs=3" in str(err.value)
+    assert "log_every must not exceed the number of mini-batches" in str(err.value)
+    # a short last batch counts: 650 images make 11 batches per epoch, 33 in all
+    assert check_params("05_mlp_training", params_05(n_samples=650, log_every=33))
+
+
+def test_bounds_print_as_written():
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(seed=2**32))
+    assert "expected an integer >= 0 and <= 4294967295" in str(err.value)
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(pos_weight=2e4))
+    assert "parameter pos_weight=20000.0 is not allowed: expected a number > 0 and <= 10000" in str(
+        err.value
+    )
+
+
+def test_05_refuses_a_held_out_set_of_fewer_than_10_images():
+    assert check_params("05_mlp_training", params_05(n_samples=100, test_fraction=0.1, log_every=1))
+    with pytest.raises(ValueError) as err:
+        check_params("05_mlp_training", params_05(n_samples=100, test_fraction=0.09, log_every=1))
+    assert "parameters n_samples=100, test_fraction=0.09 are not allowed together" in str(err.value)
+    assert "fewer than 10 images" in str(err.value)

@@ -1,0 +1,97 @@
+"""The runner refuses bad ranges, combinations and grid files in one line, exit status 2,
+before any kernel starts (in-process: no notebook runs here)."""
+
+from pathlib import Path
+
+import pytest
+
+from bce_helpers.runner import main
+
+
+def refused(capsys, *argv: str) -> str:
+    """Run the CLI; assert it refused with status 2 and one line; return that line."""
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "04", "-p", "seed", "-5"],
+            "04_pos_weight: parameter seed=-5 is not allowed: "
+            "expected an integer >= 0 and <= 4294967295",
+        ),
+        (
+            ["run", "04", "-p", "pos_weight", "0"],
+            "04_pos_weight: parameter pos_weight=0.0 is not allowed: "
+            "expected a number > 0 and <= 10000",
+        ),
+        (
+            ["run", "01", "-p", "seed", "4294967296"],
+            "parameter seed=4294967296 is not allowed: expected an integer >= 0 and <= 4294967295",
+        ),
+        (
+            ["run", "04", "-p", "n_samples", "100", "-p", "positive_fraction", "0.05"],
+            "parameters n_samples=100, positive_fraction=0.05 are not allowed together: "
+            "the data would hold fewer than 10 positives",
+        ),
+        (
+            ["run", "-p", "seed", "-1"],  # every notebook: the first one refuses
+            "01_bce_loss: parameter seed=-1 is not allowed",
+        ),
+        (
+            ["sweep", "05", "-p", "log_every", "5", "500", "-p", "n_samples", "640"],
+            "parameters log_every=500, n_samples=640, batch_size=64, epochs=3 are not allowed "
+            "together: log_every must not exceed the number of mini-batches",
+        ),
+    ],
+)
+def test_range_and_combination_refusals(tmp_path, capsys, args, message):
+    line = refused(capsys, *args, "--out", str(tmp_path / "out"))
+    assert message in line
+    assert not (tmp_path / "out").exists(), "refused before any run: nothing written"
+
+
+GRIDS = {
+    "syntax": ("parameters:\n  pos_weight: [1, 2\n  lr: 0.1\n", ":3: YAML syntax error: expected"),
+    "unknown": ("parameters:\n  pos_wieght: [1, 2]\n", ": 04_pos_weight has no parameter"),
+    "empty": ("parameters:\n  pos_weight: []\n", ": no values given for pos_weight"),
+    "type": ("parameters:\n  pos_weight: [1, heavy]\n", ": parameter pos_weight: 'heavy' is"),
+    "range": ("parameters:\n  pos_weight: [1, -2]\n", ": 04_pos_weight: parameter pos_weight="),
+    "fixed": ("parameters:\n  pos_weight: [1]\nfixed:\n  steps: 0\n", "parameter steps=0 is"),
+    "list": ("- pos_weight\n", ": a grid is a mapping with the keys `parameters:`"),
+    "no_parameters": ("fixed:\n  steps: 10\n", ": needs a `parameters:` mapping"),
+}
+
+
+@pytest.mark.parametrize("kind", list(GRIDS))
+def test_malformed_grid_is_one_line_naming_the_file(tmp_path, capsys, kind):
+    text, message = GRIDS[kind]
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text)
+    line = refused(capsys, "sweep", "04", "--grid", str(path), "--out", str(tmp_path / "out"))
+    assert line.startswith(f"error: {path}")
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_grid_file(tmp_path, capsys):
+    line = refused(capsys, "sweep", "04", "--grid", str(tmp_path / "nope.yaml"))
+    missing = tmp_path / "nope.yaml"
+    assert line == f"error: {missing}: cannot read the grid file (No such file or directory)"
+
+
+def test_the_example_grids_pass_the_checks(tmp_path, monkeypatch):
+    """The grids shipped in grids/ are accepted: the check, not the runs."""
+    import bce_helpers.runner as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_jobs", lambda jobs, *a, **k: seen.extend(jobs) or [])
+    monkeypatch.setattr(runner, "write_sweep_report", lambda *a: None)
+    grids = Path(__file__).resolve().parent.parent / "grids"
+    for notebook, grid in (("04", "04_pos_weight.yaml"), ("05", "05_lr_batch_size.yaml")):
+        assert main(["sweep", notebook, "--grid", str(grids / grid), "--out", str(tmp_path)]) == 0
+    assert len(seen) == 7 + 6

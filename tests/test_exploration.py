@@ -1,0 +1,146 @@
+"""Parameter sets each notebook's spec accepts run to the end, or are refused in setup.
+
+Every run executes the notebook through papermill. The corners (every parameter at its
+minimum, every parameter at its maximum, and a mixed corner) run every time; on top of
+them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 1; the issue's deep
+setting is 40). Sizes are capped (CAPS) so that one run takes seconds; every other bound is
+the spec's own. `BCE_EXPLORE_SEED` changes the draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from typing import Any
+
+import nbformat
+import papermill
+import pytest
+import torch
+
+from bce_helpers.params import SPECS, Choice, Flag, Number, OptionalPath, spec_for
+from bce_helpers.runner import execute, find_notebook
+
+pytestmark = pytest.mark.notebook
+
+DRAWS = int(os.environ.get("BCE_EXPLORE_DRAWS", "1"))
+SEED = int(os.environ.get("BCE_EXPLORE_SEED", "0"))
+# Upper bounds for the test only, where the spec's own maximum would take minutes.
+CAPS: dict[str, dict[str, float]] = {
+    "01_bce_loss": {"n_points": 2_000},
+    "02_functional_bce": {"rows": 300, "cols": 300},
+    "03_bce_with_logits": {"n_points": 20_000},
+    "04_pos_weight": {"n_samples": 3_000, "steps": 300},
+    "05_mlp_training": {
+        "n_samples": 600,
+        "image_size": 10,
+        "epochs": 4,
+        "batch_size": 700,
+        "log_every": 4,
+    },
+    "06_circles": {"n_samples": 400, "epochs": 40},
+    "07_bce_at_scale": {"max_log2_size": 16, "repeats": 3},
+}
+FIXED = {"device": "auto", "results_path": None}  # the test sets results_path itself
+
+
+def bounds(notebook: str, name: str, rule: Number) -> tuple[float, float]:
+    """The lowest and highest value the test draws for a number: the spec's, capped."""
+    low = rule.low if rule.low is not None else -1e6
+    if rule.low_open:  # the smallest value above the bound that a user might type
+        low += 1e-6 if rule.real else 1
+    high = rule.high if rule.high is not None else 1e6
+    high = min(high, CAPS.get(notebook, {}).get(name, high))
+    return low, high
+
+
+def corner(notebook: str, pick: str) -> dict[str, Any]:
+    """Every parameter at its lowest ('min'), highest ('max') or alternating ('mixed') value."""
+    params = {}
+    for i, (name, rule) in enumerate(spec_for(notebook).items()):
+        if name in FIXED:
+            continue
+        high = pick == "max" or (pick == "mixed" and i % 2 == 0)
+        if isinstance(rule, Number):
+            low_v, high_v = bounds(notebook, name, rule)
+            value = high_v if high else low_v
+            params[name] = float(value) if rule.real else int(value)
+        elif isinstance(rule, Choice):
+            params[name] = rule.choices[-1 if high else 0]
+        elif isinstance(rule, Flag):
+            params[name] = high and allowed_flag(rule)
+    return params
+
+
+def allowed_flag(rule: Flag) -> bool:
+    """A flag may be True here only if the device it needs is present."""
+    return rule.needs_device is None or (rule.needs_device == "cuda" and torch.cuda.is_available())
+
+
+def draw(notebook: str, rng: random.Random) -> dict[str, Any]:
+    """One random parameter set from the notebook's spec (sizes capped), log-uniform
+    over wide ranges so that small and large values both come up."""
+    params = {}
+    for name, rule in spec_for(notebook).items():
+        if name in FIXED or isinstance(rule, OptionalPath):
+            continue
+        if isinstance(rule, Number):
+            low, high = bounds(notebook, name, rule)
+            if low > 0 and high / low > 100:
+                value = math.exp(rng.uniform(math.log(low), math.log(high)))
+            else:
+                value = rng.uniform(low, high)
+            params[name] = value if rule.real else int(min(max(round(value), low), high))
+        elif isinstance(rule, Choice):
+            params[name] = rng.choice([c for c in rule.choices if c not in ("cuda", "mps")])
+        elif isinstance(rule, Flag):
+            params[name] = rng.random() < 0.5 and allowed_flag(rule)
+    return params
+
+
+def cases() -> list[Any]:
+    """The corners of every notebook, then DRAWS random sets of each."""
+    found = []
+    for notebook in SPECS:
+        for pick in ("min", "max", "mixed"):
+            found.append(pytest.param(notebook, corner(notebook, pick), id=f"{notebook}-{pick}"))
+        rng = random.Random(f"{notebook}-{SEED}")
+        for i in range(DRAWS):
+            found.append(pytest.param(notebook, draw(notebook, rng), id=f"{notebook}-draw{i}"))
+    return found
+
+
+def test_corners_reach_every_bound():
+    """The corners hold each number's lowest and highest value, and every choice's ends."""
+    for notebook in SPECS:
+        low, high = corner(notebook, "min"), corner(notebook, "max")
+        for name, rule in spec_for(notebook).items():
+            if isinstance(rule, Number):
+                assert (low[name], high[name]) == pytest.approx(bounds(notebook, name, rule))
+                assert rule.coerce(low[name]) == low[name] and rule.coerce(high[name]) == high[name]
+            elif isinstance(rule, Choice) and name not in FIXED:
+                assert {low[name], high[name]} == {rule.choices[0], rule.choices[-1]}
+
+
+@pytest.mark.parametrize(("notebook", "params"), cases())
+def test_accepted_parameters_run_to_the_end_or_are_refused_in_setup(tmp_path, notebook, params):
+    out, results = tmp_path / "out.ipynb", tmp_path / "r.json"
+    try:
+        execute(
+            find_notebook(notebook), out, {**params, "results_path": str(results)}, cwd=tmp_path
+        )
+    except papermill.PapermillExecutionError as err:
+        failed = [
+            c
+            for c in nbformat.read(out, as_version=4).cells
+            if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+        ]
+        refused = (
+            err.ename == "ValueError" and "setup(" in failed[0].source and "parameter" in err.evalue
+        )
+        assert refused, (
+            f"{notebook} with {params} failed in a later cell: {err.ename}: {err.evalue}"
+        )
+        return
+    assert results.exists(), "a run that reached the end writes its results JSON"

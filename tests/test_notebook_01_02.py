@@ -1,0 +1,72 @@
+"""Notebooks 01 and 02 at the edges of their parameters, their outputs against torch."""
+
+import math
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bce_helpers.params import check_params
+from bce_helpers.runner import execute, find_notebook
+
+COMMON = {"seed": 1, "device": "cpu", "results_path": None}
+
+
+def test_02_refuses_more_than_1e7_elements():
+    accepted = check_params("02_functional_bce", {**COMMON, "rows": 10_000, "cols": 1_000})
+    assert accepted["rows"] * accepted["cols"] == 10_000_000
+    with pytest.raises(ValueError, match=r"rows=10000, cols=1001 are not allowed together"):
+        check_params("02_functional_bce", {**COMMON, "rows": 10_000, "cols": 1_001})
+
+
+def run_outputs(tmp_path, name: str, **params) -> str:
+    """Execute a notebook on the CPU and return all its printed text."""
+    notebook = find_notebook(name)
+    out = tmp_path / notebook.name
+    execute(notebook, out, {**params, "device": "cpu"}, cwd=tmp_path)
+    nb = nbformat.read(out, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.notebook
+def test_01_edge_table_and_soft_target_floor(tmp_path):
+    text = run_outputs(tmp_path, "01", seed=3, n_points=3)
+    # torch's capped gradient at p = 1e-13, y = 1, beside the true slope -1/p
+    p = torch.tensor([1e-13], requires_grad=True)
+    loss = F.binary_cross_entropy(p, torch.ones(1), reduction="sum")
+    loss.backward()
+    true_slope = -1 / p.item()
+    row = f"1e-13   1  {loss.item():7.3f}  {p.grad.item():11.3e}  {true_slope:14.3e}"
+    assert row in text and "-1.000e+12" in row and "-1.000e+13" in row
+    assert "bce_helpers.losses.bce at the edges: gradient: all 7 values agree" in text
+    assert "with weight 3 the worst loss per element is 300.0" in text
+    # seed 001's printed tensors: loss 1.2200 over a floor of H(y), computed here
+    y = torch.tensor([0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129])
+    floor = -(y * y.log() + (1 - y) * (1 - y).log()).mean().item()
+    assert f"seed 001, Example 1: loss 1.2200 = lowest possible H(y) {floor:.4f}" in text
+    # the costliest rows, in order: -log of the corrected probability, computed here
+    rows = [(0.9, 1, 0.9), (0.2, 0, 0.8), (0.6, 0, 0.4), (0.3, 1, 0.3)]
+    ranked = sorted(rows, key=lambda r: -math.log(r[2]), reverse=True)
+    lines = [f"p={p:.1f} y={y}: corrected {c:.1f}, cost {-math.log(c):.4f}" for p, y, c in ranked]
+    positions = [text.index(line) for line in lines]
+    assert positions == sorted(positions) and ranked[0][:2] == (0.3, 1)
+    assert f"cost {-math.log(0.01):.4f}" in text
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(("rows", "cols", "same"), [(3, 2, True), (1, 6, True), (4, 3, False)])
+def test_02_says_whether_it_drew_notebook_01s_numbers(tmp_path, rows, cols, same):
+    text = run_outputs(tmp_path, "02", seed=5, rows=rows, cols=cols)
+    torch.manual_seed(5)
+    ex1 = F.binary_cross_entropy(torch.sigmoid(torch.randn(2, 3)), torch.rand(2, 3)).item()
+    torch.manual_seed(5)
+    here = F.binary_cross_entropy(
+        torch.sigmoid(torch.randn(rows, cols)), torch.rand(rows, cols)
+    ).item()
+    assert (here == ex1) == same
+    if same:
+        assert "the same 6 numbers as notebook 01's Example 1" in text
+        assert f"this loss vs notebook 01's: {ex1:.6f} vs {ex1:.6f}" in text
+    else:
+        assert f"this loss {here:.4f}, notebook 01's {ex1:.4f} with the same seed" in text

@@ -1,0 +1,95 @@
+"""Notebooks 03 and 06: the saturation search, their parameter rules, and runs at the edges."""
+
+import math
+
+import nbformat
+import pytest
+import torch
+
+from bce_helpers.params import check_params
+from bce_helpers.saturation import first_saturating_logit
+
+BASE_06 = dict(
+    seed=42,
+    device="auto",
+    results_path=None,
+    framework="torch",
+    n_samples=1000,
+    noise=0.1,
+    epochs=300,
+    batch_size=32,
+    lr=1e-3,
+)
+
+
+def test_float32_saturates_where_one_plus_exp_rounds_to_one():
+    z = first_saturating_logit(torch.float32)
+    # 1 + e^-z rounds to 1 once e^-z < 2^-24: z > 24 ln 2 (not the 25 ln 2 of correct rounding)
+    assert z == pytest.approx(24 * math.log(2), abs=1e-5)
+    here = torch.tensor(z)
+    below = torch.nextafter(here, torch.tensor(0.0))
+    assert torch.sigmoid(here).item() == 1.0 and torch.sigmoid(below).item() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected", "threshold"),
+    # the first representable logit past ln(4 / eps - 1): float16 spacing 2^-7 near 8,
+    # bfloat16 spacing 2^-5 near 6
+    [(torch.float16, 8.3203125, math.log(2**12 - 1)), (torch.bfloat16, 6.25, math.log(2**9 - 1))],
+)
+def test_half_types_saturate_at_the_nearest_float(dtype, expected, threshold):
+    assert first_saturating_logit(dtype) == expected
+    spacing = torch.finfo(dtype).eps * 2 ** math.floor(math.log2(expected))
+    assert expected - spacing < threshold <= expected
+
+
+def test_float64_saturation():
+    assert first_saturating_logit(torch.float64) == pytest.approx(53 * math.log(2), rel=1e-14)
+
+
+@pytest.mark.parametrize("bad", [torch.int32, "float32", None])
+def test_first_saturating_logit_refuses_non_float_dtypes(bad):
+    with pytest.raises(ValueError, match=r"dtype must be a floating-point torch.dtype, got"):
+        first_saturating_logit(bad)
+
+
+def test_06_refuses_more_than_10000_optimizer_steps():
+    ok = check_params("06_circles", {**BASE_06, "epochs": 625})  # 625 * 16 = 10,000 steps
+    assert ok["epochs"] == 625
+    with pytest.raises(ValueError) as err:
+        check_params("06_circles", {**BASE_06, "epochs": 626})
+    message = str(err.value)
+    assert "epochs=626, n_samples=1000, batch_size=32 are not allowed together" in message
+    assert "optimizer steps, must be at most 10,000" in message
+
+
+def test_06_refuses_more_than_2e7_points_through_the_model():
+    big = {**BASE_06, "n_samples": 1_000_000, "batch_size": 1_000_000}
+    assert check_params("06_circles", {**big, "epochs": 20})["epochs"] == 20
+    with pytest.raises(ValueError, match=r"epochs=21, n_samples=1000000 are not allowed"):
+        check_params("06_circles", {**big, "epochs": 21})
+
+
+def _outputs(path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    texts = [o.get("text", "") for c in nb.cells for o in c.get("outputs", [])]
+    return "".join(texts)
+
+
+@pytest.mark.notebook
+def test_03_range_below_saturation_says_so(run_notebook, tmp_path):
+    r = run_notebook("03", z_max=16.6, n_points=3)
+    assert r["sigmoid_saturation_z_float32"] == pytest.approx(24 * math.log(2), abs=1e-5)
+    printed = _outputs(tmp_path / "03_bce_with_logits.ipynb")
+    assert "z_max = 16.6 stays below 16.6355" in printed
+    assert "past the saturation point" not in printed
+
+
+@pytest.mark.notebook
+def test_06_tiny_data_huge_batch_and_lr_run_to_the_end(run_notebook, tmp_path):
+    r = run_notebook("06", n_samples=10, noise=10.0, batch_size=1_000_000, lr=10.0, epochs=5)
+    # 5 test points: the final model's test accuracy is val_accuracy of the last epoch
+    assert r["test_accuracy"] == pytest.approx(r["history"]["val_accuracy"][-1], abs=1e-6)
+    assert r["test_accuracy"] * 5 == pytest.approx(round(r["test_accuracy"] * 5))
+    printed = _outputs(tmp_path / "06_circles.ipynb")
+    assert "not the seed's settings: no accuracy is claimed" in printed

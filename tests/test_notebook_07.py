@@ -1,0 +1,322 @@
+"""Notebook 07: its stated facts, its computed verdicts, its refusals, and no float64 on MPS."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import torch
+
+from bce_helpers import bench
+from bce_helpers.losses import _ATANH_SERIES
+from bce_helpers.params import check_params
+from bce_helpers.runner import execute, find_notebook
+
+NOTEBOOK = find_notebook("07")
+PARAMS = dict(seed=0, device="cpu", results_path=None, dtype="float32")
+
+# Runs in the notebook's kernel (and here): the run's device becomes torch.device("cpu", 0),
+# a stand-in for MPS, and every torch call that leaves a float64 tensor on it fails. A tensor
+# is on it when it was made with device=that device, moved there, or computed from tensors
+# on it (unless the call moves it elsewhere: .cpu(), .to("cpu"), ...).
+GUARD_MODE = """
+import weakref
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
+
+import bce_helpers.params
+
+PRETEND = torch.device("cpu", 0)
+LEAVES_DEVICE = {"cpu", "numpy", "tolist", "item"}
+
+
+class NoFloat64OnDevice(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.on_device = {}
+
+    def is_on(self, t):
+        ref = self.on_device.get(id(t))
+        return ref is not None and ref() is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        leaves = tree_leaves((args, kwargs))
+        devices = [d for d in leaves if isinstance(d, torch.device)]
+        named = ("cpu", "cpu:0", "cuda", "mps")
+        devices += [torch.device(s) for s in leaves if isinstance(s, str) and s in named]
+        name = getattr(func, "__name__", "")
+        to_pretend = PRETEND in devices
+        elsewhere = name in LEAVES_DEVICE or any(d != PRETEND for d in devices)
+        from_pretend = any(isinstance(t, torch.Tensor) and self.is_on(t) for t in leaves)
+        if elsewhere and not to_pretend and isinstance(out, torch.Tensor) and self.is_on(out):
+            out = out.clone()  # a real move makes a new tensor; the CPU returns the same one
+        if to_pretend or (from_pretend and not elsewhere):
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor):
+                    if t.dtype == torch.float64:
+                        raise AssertionError(
+                            f"torch call {name!r} made a float64 tensor on the run's device"
+                        )
+                    self.on_device[id(t)] = weakref.ref(t)
+        return out
+"""
+GUARD = (
+    GUARD_MODE
+    + """
+bce_helpers.params.resolve_device = lambda device: PRETEND
+NoFloat64OnDevice().__enter__()
+"""
+)
+
+
+def run_07(tmp_path, inject: str | None = None, nb=None, **params) -> tuple[dict, str]:
+    """Execute notebook 07 (or `nb`, a changed copy), with `inject` as a cell before its
+    set-up cell; return its results JSON and the text it printed."""
+    nb = nb or nbformat.read(NOTEBOOK, as_version=4)
+    if inject is not None:
+        setup_cell = next(i for i, c in enumerate(nb.cells) if 'setup(\n    "07' in c.source)
+        nb.cells.insert(setup_cell, nbformat.v4.new_code_cell(inject))
+    source = tmp_path / "07_in.ipynb"
+    nbformat.write(nb, source)
+    results, output = tmp_path / "07.json", tmp_path / "07_out.ipynb"
+    execute(source, output, {**params, "results_path": str(results)}, cwd=tmp_path)
+    executed = nbformat.read(output, as_version=4)
+    printed = "".join(
+        o.get("text", "")
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream"
+    )
+    return json.loads(results.read_text()), printed
+
+
+def test_the_guard_catches_float64_on_the_device():
+    ns: dict = {}
+    exec(GUARD_MODE, ns)
+    pretend = ns["PRETEND"]
+    with ns["NoFloat64OnDevice"]():
+        torch.randn(3, dtype=torch.float64)  # on the CPU: allowed
+        x = torch.randn(3, device=pretend)  # float32 on the device: allowed
+        x.cpu().double()  # moved off the device first: allowed
+        for make in (
+            lambda: torch.randn(3, device=pretend, dtype=torch.float64),
+            lambda: torch.linspace(0, 1, 5, dtype=torch.float64).to(pretend),
+            lambda: x.double(),
+            lambda: (x * 2).to(torch.float64),
+        ):
+            with pytest.raises(AssertionError, match="float64 tensor on the run's device"):
+                make()
+
+
+@pytest.mark.notebook
+def test_no_float64_tensor_on_the_runs_device(tmp_path, monkeypatch):
+    """The whole notebook under the guard (eagerly: the guard sees each torch call)."""
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    r, printed = run_07(tmp_path, inject=GUARD, max_log2_size=11, repeats=1)
+    assert r["compiled"] is False and r["params"]["max_log2_size"] == 11
+    assert "fused gradient within 1e-06 of torch's float32 gradient" in printed
+
+
+@pytest.mark.notebook
+def test_the_guard_fails_the_notebook_as_it_was(tmp_path, monkeypatch):
+    """The notebook's former check cell (float64 on run.device) fails under the guard."""
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT\ncpu = "))
+    old = cell.source
+    cell.source = old.replace('cpu = torch.device("cpu")', "cpu = run.device")
+    assert cell.source != old
+    with pytest.raises(Exception, match="float64 tensor on the run's device"):
+        run_07(tmp_path, inject=GUARD, nb=nb, max_log2_size=10, repeats=1)
+
+
+@pytest.mark.notebook
+def test_smallest_size_verdicts_follow_the_measurements(tmp_path):
+    r, printed = run_07(tmp_path, max_log2_size=10, repeats=1)
+    gbps = r["gbps_at_largest"]
+    for mode in ("forward", "forward+backward"):
+        assert all(0 < v < float("inf") for v in gbps[mode].values())
+        best = max(gbps[mode], key=gbps[mode].get)
+        assert r["fastest"][mode] == best
+        assert r["fraction_of_copy"][mode] == pytest.approx(gbps[mode][best] / r["copy_gbps"])
+        assert f"{mode}: {best} was fastest at 2^10" in printed
+    assert r["eager_gbps"] == gbps["forward+backward"]["eager torch"]
+    assert r["fused_vs_eager"] == pytest.approx(r["fused_gbps"] / r["eager_gbps"])
+    speed = "faster" if r["fused_vs_eager"] > 1 else "not faster"
+    assert f"the fused loss was {speed} than eager torch" in printed
+    assert "only one size (2^10) was measured" in printed
+    # 4 KiB fits any last-level cache: no memory roofline may be claimed
+    assert r["largest_exceeds_cache"] is False
+    assert "against a memory roofline: not shown" in printed
+    assert "against a memory roofline: yes" not in printed
+    assert set(r["log1p_seconds"]) == {"torch.log1p(t)", "torch.log(1 + t)", "log1p_series(t)"}
+    assert 0 <= r["max_abs_err"] <= 1e-5 and 0 <= r["grad_max_abs_err"] <= 1e-6
+
+
+def markdown() -> str:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_the_series_term_counts_match_losses():
+    text = " ".join(markdown().split())
+    float64_terms = len(_ATANH_SERIES[torch.float64]) + 1  # the leading 1 and the rest
+    float32_terms = len(_ATANH_SERIES[torch.float32]) + 1
+    assert (float64_terms, float32_terms) == (16, 5)
+    assert f"sums {float64_terms} terms in float64" in text
+    assert f"and in float32 {float32_terms} (the leading 1 and 4" in text
+    assert f"$s^{{{2 * (float64_terms - 1)}}}/{2 * float64_terms - 1}$" in text
+    assert "at least 9 times smaller" in text
+
+
+def test_the_series_terms_shrink_at_least_ninefold():
+    """Each term over the last is s^2 (2k - 1) / (2k + 1) <= 1/9 for s in [0, 1/3]."""
+    s = torch.linspace(0, 1 / 3, 1001, dtype=torch.float64)
+    k = torch.arange(1, 16, dtype=torch.float64)[:, None]
+    terms = s ** (2 * k) / (2 * k + 1)
+    previous = s ** (2 * k - 2) / (2 * k - 1)
+    assert (terms <= previous / 9 + 1e-18).all()
+
+
+def test_no_latex_that_jupyterlab_may_show_with_backslashes():
+    for math in re.findall(r"\$\$?(.+?)\$\$?", markdown(), flags=re.S):
+        assert "\\text{" not in math and "\\_" not in math, math
+
+
+def test_no_speed_claims_hard_coded_in_the_text():
+    text = markdown().lower()
+    for claim in ("doubled", "nears the roofline", "x faster", "times faster"):
+        assert claim not in text, claim
+
+
+def test_together_rule_bounds_repeats_times_size():
+    assert check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 16})
+    assert check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 28, "repeats": 1})
+    with pytest.raises(ValueError) as info:
+        check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 17})
+    message = str(info.value)
+    assert "max_log2_size=24, repeats=17" in message and "at most 2**28" in message
+    with pytest.raises(ValueError, match="parameter max_log2_size=29 is not allowed"):
+        check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 29, "repeats": 1})
+
+
+@pytest.mark.notebook
+def test_the_notebook_refuses_too_much_work_in_its_setup_cell(tmp_path):
+    with pytest.raises(Exception, match="repeats=1000 are not allowed together") as info:
+        run_07(tmp_path, max_log2_size=20, repeats=1000)
+    assert getattr(info.value, "ename", "ValueError") == "ValueError"
+
+
+def test_check_fits_refuses_what_memory_cannot_hold(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(bench, "memory_available", lambda device: 9 * 2**30)
+    bench.check_fits(26, torch.float32, cpu)  # 80 bytes * 2**26 = 5 GiB: fits
+    with pytest.raises(ValueError) as info:
+        bench.check_fits(28, torch.float32, cpu)  # 20 GiB
+    message = str(info.value)
+    assert message.startswith("parameter max_log2_size=28 is not allowed on this cpu")
+    assert "20.0 GiB at 2**28 elements" in message and "9.0 GiB is available" in message
+    assert "use max_log2_size <= 26" in message  # 2**27 needs 10 GiB
+    bench.check_fits(27, torch.bfloat16, cpu)  # 48 bytes * 2**27 = 6 GiB
+    monkeypatch.setattr(bench, "memory_available", lambda device: None)
+    bench.check_fits(28, torch.float32, cpu)  # unknown: not refused
+
+
+PEAK = """
+import resource, sys, torch
+from bce_helpers import bench
+n, dtype, cpu = 2**24, getattr(torch, sys.argv[1]), torch.device("cpu")
+for mode in bench.ELEMENT_READS_WRITES:  # compile and warm up at a small size first
+    bench.bce_gbps(2**12, dtype, cpu, mode, 1)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+bench.copy_gbps(n, dtype, cpu, 1)
+for mode in bench.ELEMENT_READS_WRITES:
+    bench.bce_gbps(n, dtype, cpu, mode, 1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_memory_needed_covers_a_measured_peak(dtype):
+    """The measurements' peak memory at 2**24 elements (where the check matters: large
+    sizes), in a fresh process, is within the bound, and above the least they must hold
+    (inputs and gradient: 3 tensors)."""
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, dtype], capture_output=True, text=True, check=True
+    )
+    grown, n = int(out.stdout.split()[-1]), 2**24
+    element_size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
+    assert 3 * n * element_size <= grown <= bench.memory_needed(n, getattr(torch, dtype))
+
+
+def test_cpu_cache_bytes_reads_the_largest_data_level(tmp_path):
+    for index, (level, kind, size) in enumerate(
+        [
+            (1, "Data", "48K"),
+            (1, "Instruction", "32K"),
+            (2, "Unified", "2048K"),
+            (3, "Unified", "32M"),
+        ]
+    ):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "type").write_text(f"{kind}\n")
+        (folder / "size").write_text(f"{size}\n")
+    assert bench.cpu_cache_bytes(tmp_path) == 32 * 2**20
+    (tmp_path / "index3" / "size").write_text("garbage\n")
+    assert bench.cpu_cache_bytes(tmp_path) == 2048 * 2**10
+
+
+def test_relative_speed_and_format_bytes_words():
+    assert bench.relative_speed(1.0, 3.2) == "3.2x faster than"
+    assert bench.relative_speed(1.5, 1.0) == "1.5x slower than"
+    assert bench.relative_speed(1.0, 1.05) == "about as fast as (within 10%)"
+    with pytest.raises(ValueError, match="seconds=0"):
+        bench.relative_speed(0, 1.0)
+    assert bench.format_bytes(4096) == "4 KiB"
+    assert bench.format_bytes(64 * 2**20) == "64 MiB"
+    assert bench.format_bytes(3 * 2**29) == "1.5 GiB"
+    assert bench.format_bytes(10) == "10 B"
+
+
+def test_time_calls_never_returns_zero_seconds():
+    seconds = bench.time_calls({"nothing": lambda: None}, 3, torch.device("cpu"))
+    assert seconds["nothing"] > 0
+
+
+def test_compiled_falls_back_to_the_function_itself(monkeypatch):
+    def double(x):
+        return 2 * x
+
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    assert bench.compiled(double) is double
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
+
+    def refuses(fn):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", refuses)
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        assert bench.compiled(double) is double
+
+    def breaks_at_first_call(fn):
+        def call(*args):
+            raise RuntimeError("backend failed")
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", breaks_at_first_call)
+    call = bench.compiled(double)
+    with pytest.warns(RuntimeWarning, match="backend failed"):
+        assert call(torch.tensor(3.0)).item() == 6.0
+    assert call(torch.tensor(4.0)).item() == 8.0  # now eager, without a second warning
