@@ -230,8 +230,9 @@ def log1p_series(t: Tensor) -> Tensor:
 
     log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3], and atanh(s) = s (1 + z/3 +
     z^2/5 + ...) with z = s^2. No rounded 1 + t is formed, so a small t keeps all its digits.
-    Why not torch.log1p: inductor's CPU log1p is scalar, and even its vector log costs
-    twice this; plain multiplies and adds vectorise."""
+    Why not torch.log1p: on the CPU, inductor's log1p (a vector library call, accurate to
+    about 1 ulp) and even its vector log cost more than the rest of the loss; a few
+    multiplies and adds are cheaper (notebook 07 times all three)."""
     s = t / (2 + t)
     z = s * s
     series = 0.0

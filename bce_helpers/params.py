@@ -163,33 +163,6 @@ SPECS: dict[str, dict[str, Any]] = {
 
 # Rules on combinations of one notebook's parameters, checked after each value's own rule.
 TOGETHER: dict[str, tuple[Together, ...]] = {
-    "06_circles": (
-        Together(
-            ("epochs", "n_samples", "batch_size"),
-            lambda p: p["epochs"] * math.ceil(p["n_samples"] // 2 / p["batch_size"]) <= 10_000,
-            "epochs * ceil((n_samples // 2) / batch_size), the optimizer steps, must be at most "
-            "10,000: Keras on its torch backend takes about 20 ms a step on a 2-core CPU "
-            "(the seed's 4,800 steps: 85 s, measured), so more would run for many minutes",
-        ),
-        Together(
-            ("epochs", "n_samples"),
-            lambda p: p["epochs"] * p["n_samples"] <= 20_000_000,
-            "epochs * n_samples, the points passed through the model (each epoch trains on "
-            "one half and evaluates the other), must be at most 20,000,000: 100 epochs of "
-            "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
-        ),
-    ),
-    "07_bce_at_scale": (
-        Together(
-            ("max_log2_size", "repeats"),
-            lambda p: p["repeats"] * 2 ** p["max_log2_size"] <= 2**28,
-            "repeats * 2**max_log2_size must be at most 2**28: each size is timed repeats + 1 "
-            "times per method and pass, and on a 2-core CPU eager torch moves well under 1 GB/s "
-            "in float16 (measured), so 2**28 elements once already take minutes; at "
-            "max_log2_size=24 repeats may be up to 16; for longer measurements use "
-            "benchmarks/bench_bce.py",
-        ),
-    ),
     "02_functional_bce": (
         Together(
             ("rows", "cols"),
@@ -221,6 +194,33 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             lambda p: round(p["n_samples"] * p["test_fraction"]) >= 10,
             "the held-out set would hold fewer than 10 images (round(n_samples * "
             "test_fraction)); a held-out accuracy and loss need at least 10",
+        ),
+    ),
+    "06_circles": (
+        Together(
+            ("epochs", "n_samples", "batch_size"),
+            lambda p: p["epochs"] * math.ceil(p["n_samples"] // 2 / p["batch_size"]) <= 10_000,
+            "epochs * ceil((n_samples // 2) / batch_size), the optimizer steps, must be at most "
+            "10,000: Keras on its torch backend takes about 20 ms a step on a 2-core CPU "
+            "(the seed's 4,800 steps: 85 s, measured), so more would run for many minutes",
+        ),
+        Together(
+            ("epochs", "n_samples"),
+            lambda p: p["epochs"] * p["n_samples"] <= 20_000_000,
+            "epochs * n_samples, the points passed through the model (each epoch trains on "
+            "one half and evaluates the other), must be at most 20,000,000: 100 epochs of "
+            "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
+        ),
+    ),
+    "07_bce_at_scale": (
+        Together(
+            ("max_log2_size", "repeats"),
+            lambda p: p["repeats"] * 2 ** p["max_log2_size"] <= 2**28,
+            "repeats * 2**max_log2_size must be at most 2**28: each size is timed repeats + 1 "
+            "times per method and pass, and on a 2-core CPU eager torch moves well under 1 GB/s "
+            "in float16 (measured), so 2**28 elements once already take minutes; at "
+            "max_log2_size=24 repeats may be up to 16; for longer measurements use "
+            "benchmarks/bench_bce.py",
         ),
     ),
 }

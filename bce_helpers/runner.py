@@ -57,7 +57,8 @@ STOP = threading.Event()  # set on Ctrl-C: running executions discard their outp
 
 
 class ParameterError(ValueError):
-    """A parameter the notebook does not declare, or a value that does not fit its type."""
+    """Bad command-line input, found before any run: an unknown notebook or parameter, a
+    value or combination the notebook's spec refuses, a malformed grid file."""
 
 
 # ---------------------------------------------------------------- notebooks and parameters
@@ -75,7 +76,7 @@ def find_notebook(name: str, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
     matches = [p for p in notebooks if p.stem == stem or p.stem.split("_", 1)[0] == stem]
     if len(matches) != 1:
         known = ", ".join(p.stem for p in notebooks)
-        raise ValueError(f"notebook {name!r} not found; known notebooks: {known}")
+        raise ParameterError(f"notebook {name!r} not found; known notebooks: {known}")
     return matches[0]
 
 
@@ -377,7 +378,10 @@ def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
         executed = out_dir / f"{r.run}.ipynb"
         page = out_dir / f"{r.run}.html"
         if executed.exists():
-            to_html(executed, page)
+            try:
+                to_html(executed, page)
+            except Exception as exc:  # a page that cannot render must not fail good runs
+                print(f"warning: no HTML page for {r.run}: {error_line(exc)}", file=sys.stderr)
         link = f'<a href="{page.name}">{html.escape(r.run)}</a>' if page.exists() else r.run
         rows.append(
             f"<tr><td>{link}</td><td>{r.status}</td><td>{r.seconds:.1f}</td>"
@@ -658,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except ValueError as exc:  # bad notebook name or parameter: before any kernel started
+    except ParameterError as exc:  # bad notebook name or parameter: before any kernel started
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

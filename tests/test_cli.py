@@ -1,4 +1,5 @@
-"""`python -m bce_helpers run | sweep | list` end to end, on small parameters."""
+"""`python -m bce_helpers run | sweep | list` end to end, on small parameters (the tests
+that execute notebooks are marked `notebook`; the others run in `make test-fast` too)."""
 
 import json
 import math
@@ -13,7 +14,6 @@ import torch
 
 from bce_helpers.runner import check_parameters, coerce_value, find_notebook, grid, run_name
 
-pytestmark = pytest.mark.notebook
 CLI = [sys.executable, "-m", "bce_helpers"]
 SMALL_04 = ["-p", "steps", "150", "-p", "n_samples", "200"]
 
@@ -56,6 +56,7 @@ def test_list_shows_every_notebook_and_its_defaults():
     assert "pos_weight = 3.0" in out.stdout and 'framework = "torch"' in out.stdout
 
 
+@pytest.mark.notebook  # executes notebooks
 def test_run_writes_results_and_reports(tmp_path):
     out = cli("run", "02", "03", "--quick", "--out", str(tmp_path), "--jobs", "2", "--no-progress")
     assert out.returncode == 0, out.stderr
@@ -97,6 +98,7 @@ def test_runs_never_write_into_notebooks():
 
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+@pytest.mark.notebook  # executes notebooks
 def test_sweep_with_a_failing_run_among_good_ones(tmp_path):
     # device="mps" passes the spec but fails in the notebook where there is no MPS
     args = ["sweep", "04", "-p", "device", "cpu", "mps", *SMALL_04, "--out", str(tmp_path)]
@@ -126,6 +128,7 @@ def _wait_for(predicate, timeout=120):
     raise AssertionError("timed out")
 
 
+@pytest.mark.notebook  # executes notebooks
 def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", "3", *SMALL_04]
     args += ["--out", str(tmp_path), "--jobs", "1", "--no-progress"]
@@ -151,6 +154,7 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     assert not list(tmp_path.glob(".*.ipynb")), "no temporary files left"
 
 
+@pytest.mark.notebook  # executes notebooks
 def test_ctrl_c_stops_and_keeps_no_partial_outputs(tmp_path):
     args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", "3", *SMALL_04]
     args += ["--out", str(tmp_path), "--jobs", "1", "--no-progress"]

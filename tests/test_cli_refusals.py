@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import bce_helpers.runner as runner
 from bce_helpers.runner import main
 
 
@@ -86,8 +87,6 @@ def test_missing_grid_file(tmp_path, capsys):
 
 def test_the_example_grids_pass_the_checks(tmp_path, monkeypatch):
     """The grids shipped in grids/ are accepted: the check, not the runs."""
-    import bce_helpers.runner as runner
-
     seen = []
     monkeypatch.setattr(runner, "run_jobs", lambda jobs, *a, **k: seen.extend(jobs) or [])
     monkeypatch.setattr(runner, "write_sweep_report", lambda *a: None)
@@ -95,3 +94,13 @@ def test_the_example_grids_pass_the_checks(tmp_path, monkeypatch):
     for notebook, grid in (("04", "04_pos_weight.yaml"), ("05", "05_lr_batch_size.yaml")):
         assert main(["sweep", notebook, "--grid", str(grids / grid), "--out", str(tmp_path)]) == 0
     assert len(seen) == 7 + 6
+
+
+def test_an_error_after_the_runs_is_not_reported_as_bad_input(tmp_path, monkeypatch):
+    def broken_report(out_dir, results):
+        raise ValueError("disk full while writing the report")
+
+    monkeypatch.setattr(runner, "run_jobs", lambda jobs, *a, **k: [])
+    monkeypatch.setattr(runner, "write_run_report", broken_report)
+    with pytest.raises(ValueError, match="disk full"):  # a traceback, not "error: ..." and 2
+        main(["run", "02", "--out", str(tmp_path)])

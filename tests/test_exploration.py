@@ -1,7 +1,8 @@
 """Parameter sets each notebook's spec accepts run to the end, or are refused in setup.
 
 Every run executes the notebook through papermill. The corners (every parameter at its
-minimum, every parameter at its maximum, and a mixed corner) run every time; on top of
+minimum, every parameter at its maximum, and a mixed corner; where a combination rule refuses
+a corner, one of the rule's numbers moves just far enough for it to hold) run every time; on top of
 them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 1; the issue's deep
 setting is 40). Sizes are capped (CAPS) so that one run takes seconds; every other bound is
 the spec's own. `BCE_EXPLORE_SEED` changes the draws.
@@ -19,8 +20,17 @@ import papermill
 import pytest
 import torch
 
-from bce_helpers.params import SPECS, Choice, Flag, Number, OptionalPath, spec_for
-from bce_helpers.runner import execute, find_notebook
+from bce_helpers.params import (
+    SPECS,
+    TOGETHER,
+    Choice,
+    Flag,
+    Number,
+    OptionalPath,
+    check_params,
+    spec_for,
+)
+from bce_helpers.runner import declared_parameters, execute, find_notebook
 
 pytestmark = pytest.mark.notebook
 
@@ -99,15 +109,59 @@ def draw(notebook: str, rng: random.Random) -> dict[str, Any]:
     return params
 
 
+def accepted_draw(notebook: str, rng: random.Random, tries: int = 200) -> dict[str, Any]:
+    """A random set the notebook's combination rules accept (refusals have their own tests),
+    or, if none comes up, the last one moved to the edge of the rules."""
+    for _ in range(tries):
+        params = draw(notebook, rng)
+        if all(rule.holds(params) for rule in TOGETHER.get(notebook, ())):
+            return params
+    return to_edge_of_rules(notebook, params)
+
+
+def to_edge_of_rules(notebook: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The set itself if every combination rule holds; else, for each rule that fails, one of
+    its numbers moved towards its default (or a bound) just far enough for the rule to hold:
+    a corner of the space the spec accepts, not a refusal."""
+    params = dict(params)
+    spec, defaults = spec_for(notebook), declared_parameters(find_notebook(notebook))
+    for rule in TOGETHER.get(notebook, ()):
+        for name in rule.names:
+            if rule.holds(params) or not isinstance(spec[name], Number):
+                continue
+            low, high = bounds(notebook, name, spec[name])
+            for target in (min(max(defaults[name], low), high), low, high):
+                if rule.holds({**params, name: target}):
+                    params[name] = edge(rule, params, name, params[name], target, spec[name].real)
+                    break
+        assert rule.holds(params), f"{notebook}: no corner of {rule.names} holds"
+    return params
+
+
+def edge(rule: Any, params: dict[str, Any], name: str, bad: float, good: float, real: bool):
+    """The value between `bad` (rule fails) and `good` (it holds) nearest `bad` that holds."""
+    for _ in range(60):
+        if (abs(good - bad) <= 1) if not real else abs(good - bad) <= 1e-9 * abs(good):
+            break
+        middle = (bad + good) / 2 if real else (bad + good) // 2
+        if rule.holds({**params, name: middle}):
+            good = middle
+        else:
+            bad = middle
+    return good
+
+
 def cases() -> list[Any]:
     """The corners of every notebook, then DRAWS random sets of each."""
     found = []
     for notebook in SPECS:
         for pick in ("min", "max", "mixed"):
-            found.append(pytest.param(notebook, corner(notebook, pick), id=f"{notebook}-{pick}"))
+            params = to_edge_of_rules(notebook, corner(notebook, pick))
+            found.append(pytest.param(notebook, params, id=f"{notebook}-{pick}"))
         rng = random.Random(f"{notebook}-{SEED}")
         for i in range(DRAWS):
-            found.append(pytest.param(notebook, draw(notebook, rng), id=f"{notebook}-draw{i}"))
+            params = accepted_draw(notebook, rng)
+            found.append(pytest.param(notebook, params, id=f"{notebook}-draw{i}"))
     return found
 
 
@@ -144,3 +198,10 @@ def test_accepted_parameters_run_to_the_end_or_are_refused_in_setup(tmp_path, no
         )
         return
     assert results.exists(), "a run that reached the end writes its results JSON"
+
+
+def test_every_case_is_one_the_spec_accepts():
+    """Refusals have their own tests: the cases here must exercise the notebooks."""
+    for case in cases():
+        notebook, params = case.values
+        check_params(notebook, {**FIXED, "device": "cpu", **params})

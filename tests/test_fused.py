@@ -46,8 +46,11 @@ def test_compiled_matches_torch_across_sizes():
 
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(case=bce_case())
-def test_formulas_match_torch_everywhere(monkeypatch_eager, case):
-    check_against_torch(*case, TOL[case[0].dtype])
+def test_formulas_match_torch_everywhere(case):
+    with eager_formulas():  # per example, so no other test runs uncompiled by accident
+        assert not losses.compile_enabled()
+        check_against_torch(*case, TOL[case[0].dtype])
+    assert losses.compile_enabled()
 
 
 @contextlib.contextmanager
@@ -62,17 +65,16 @@ def fresh_compile_cache():
         losses._COMPILED.update(saved)
 
 
-@pytest.fixture(scope="module")
-def monkeypatch_eager():
+@contextlib.contextmanager
+def eager_formulas():
     """Run the fused formulas uncompiled (fast to test over many shapes and dtypes)."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BCE_HELPERS_COMPILE", "0")
-    with fresh_compile_cache():
+    with pytest.MonkeyPatch.context() as mp, fresh_compile_cache():
+        mp.setenv("BCE_HELPERS_COMPILE", "0")
         yield
-    mp.undo()
 
 
 def test_bad_input():
+    assert losses.compile_enabled(), "the compiled path is the one under test here"
     x, y = torch.randn(4, 3), torch.rand(4, 3)
     with pytest.raises(ValueError, match=r"target must lie in \[0, 1\].*first: 2.0"):
         fused_bce_with_logits(x, torch.full((4, 3), 2.0))

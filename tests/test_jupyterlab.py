@@ -1,5 +1,8 @@
 """Every notebook run through JupyterLab's own UI in headless Chromium, as a learner would.
 
+The notebooks run at the test parameter set (the runner's --quick; papermill injects them
+after the parameters cell): this layer proves the UI, nbval proves the committed outputs.
+
 Needs Debian's chromium (/usr/bin/chromium) and Python's playwright; `.ci/run` installs
 chromium. Screenshots are saved to tests/artifacts/.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from papermill.parameterize import parameterize_notebook
 
-from bce_helpers.runner import NOTEBOOK_DIR, all_notebooks
+from bce_helpers.runner import NOTEBOOK_DIR, QUICK_PARAMS, all_notebooks
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -56,8 +59,12 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     work = root / "notebooks"
     work.mkdir()
-    for nb in all_notebooks():
-        shutil.copy(nb, work / nb.name)
+    for nb in all_notebooks():  # at the test parameter set: the point here is the UI
+        copy = nbformat.read(nb, as_version=4)
+        if quick := QUICK_PARAMS.get(nb.stem):
+            copy.metadata["papermill"] = {}  # where papermill records what it injected
+            copy = parameterize_notebook(copy, quick)
+        nbformat.write(copy, work / nb.name)
     dirs = {name: root / name for name in ("config", "data", "runtime", "ipython", "mpl", "ws")}
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -158,7 +165,10 @@ RAW_TEX = f"""() => {{
         copy.querySelectorAll('mjx-container, code, pre, script').forEach(n => n.remove());
         return copy.textContent;
     }}).filter(t => t.includes('\\\\'));
-    return {{cells: cells.length, errors, raw}};
+    // inside typeset math, MathJax's assistive MathML holds the text it shows
+    const shown = [...document.querySelectorAll('{PANEL} .jp-RenderedMarkdown mjx-assistive-mml')]
+        .map(m => m.textContent).filter(t => t.includes('\\\\'));
+    return {{cells: cells.length, errors, raw: [...raw, ...shown]}};
 }}"""
 
 FIGURES_RENDERED = f"""() => [...document.querySelectorAll('{PANEL} .jp-OutputArea-output img')]

@@ -150,7 +150,6 @@ def test_smallest_size_verdicts_follow_the_measurements(tmp_path):
         assert r["fraction_of_copy"][mode] == pytest.approx(gbps[mode][best] / r["copy_gbps"])
         assert f"{mode}: {best} was fastest at 2^10" in printed
     assert r["eager_gbps"] == gbps["forward+backward"]["eager torch"]
-    assert r["fused_vs_eager"] == pytest.approx(r["fused_gbps"] / r["eager_gbps"])
     speed = "faster" if r["fused_vs_eager"] > 1 else "not faster"
     assert f"the fused loss was {speed} than eager torch" in printed
     assert "only one size (2^10) was measured" in printed

@@ -158,7 +158,6 @@ def test_05_fakedata_stays_at_chance(run_notebook):
     assert len(r["history"]) == 2
     assert abs(r["final_train_loss"] - r["chance_loss"]) < 0.02
     assert abs(r["test_accuracy"] - 0.5) < 0.06
-    assert r["train_seconds"] > 0 and r["samples_per_second"] > 0 and r["data_seconds"] > 0
 
 
 def test_05_learnable_learns_in_a_small_quick_run_while_fakedata_stays_at_chance(run_notebook):
@@ -197,5 +196,4 @@ def test_07_small_sizes(run_notebook):
     r = run_notebook("07", max_log2_size=14, repeats=2)
     assert 0 <= r["max_abs_err"] <= 1e-5
     assert min(r["copy_gbps"], r["eager_gbps"], r["fused_gbps"]) > 0
-    assert r["fused_vs_eager"] == pytest.approx(r["fused_gbps"] / r["eager_gbps"])
     assert r["params"]["max_log2_size"] == 14 and r["compiled"] is True

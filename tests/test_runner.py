@@ -3,6 +3,7 @@
 import nbformat
 import pytest
 
+from bce_helpers import runner
 from bce_helpers.runner import (
     RunResult,
     find_notebook,
@@ -61,3 +62,27 @@ def test_headline_numbers_and_table():
     assert lines[0].split() == ["notebook", "status", "seconds", "headline", "numbers"]
     assert lines[2].split() == ["01_a", "ok", "1.2", "loss=0.2014,", "n=3"]
     assert lines[3].split()[:3] == ["02_b", "failed", "0.5"] and "ValueError: x" in lines[3]
+
+
+def test_a_report_page_that_cannot_render_warns_and_writes_the_rest(tmp_path, monkeypatch, capsys):
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "a.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "b.ipynb")
+
+    def broken(executed, target):
+        if executed.stem == "a":
+            raise FileNotFoundError("template 'lab' not found")
+        target.write_text("<html></html>")
+
+    monkeypatch.setattr(runner, "to_html", broken)
+    results = [
+        RunResult("a", "ok", 1.0, {"x": 1.0}, run="a"),
+        RunResult("b", "ok", 2.0, run="b"),
+    ]
+    runner.write_run_report(tmp_path, results)
+    assert "warning: no HTML page for a: FileNotFoundError: template 'lab' not found" in (
+        capsys.readouterr().err
+    )
+    index = (tmp_path / "index.html").read_text()
+    assert '<a href="b.html">b</a>' in index and "<td>a</td>" in index
+    assert (tmp_path / "summary.md").read_text().count("| ok |") == 2
+    assert runner.report(results, tmp_path) == 0, "the runs succeeded: exit status 0"
