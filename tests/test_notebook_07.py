@@ -247,14 +247,15 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_memory_needed_covers_a_measured_peak(dtype):
     """The measurements' peak memory at 2**24 elements (where the check matters: large
-    sizes), in a fresh process, is within the bound, and above the least they must hold
-    (inputs and gradient: 3 tensors)."""
+    sizes), in a fresh process, is within the bound. The growth of the peak is at least one
+    tensor: not the 3 that the inputs and gradient take, since memory the warm-up's compiler
+    freed is reused."""
     out = subprocess.run(
         [sys.executable, "-c", PEAK, dtype], capture_output=True, text=True, check=True
     )
     grown, n = int(out.stdout.split()[-1]), 2**24
     element_size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
-    assert 3 * n * element_size <= grown <= bench.memory_needed(n, getattr(torch, dtype))
+    assert n * element_size <= grown <= bench.memory_needed(n, getattr(torch, dtype))
 
 
 def test_cpu_cache_bytes_reads_the_largest_data_level(tmp_path):
