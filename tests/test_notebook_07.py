@@ -131,10 +131,10 @@ def test_the_guard_fails_the_notebook_as_it_was(tmp_path, monkeypatch):
     """The notebook's former check cell (float64 on run.device) fails under the guard."""
     monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    cell = next(c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT\ncpu = "))
+    cell = next(c for c in nb.cells if "float64 on the CPU (torch's default device)" in c.source)
     old = cell.source
-    cell.source = old.replace('cpu = torch.device("cpu")', "cpu = run.device")
-    assert cell.source != old
+    cell.source = old.replace("dtype=torch.float64)", "dtype=torch.float64, device=run.device)")
+    assert cell.source.count("device=run.device") == 4
     with pytest.raises(Exception, match="float64 tensor on the run's device"):
         run_07(tmp_path, inject=GUARD, nb=nb, max_log2_size=10, repeats=1)
 
