@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup run test test-fast lint format notebooks lab clean
+.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check
 
 help:
 	@echo "make run        execute every notebook with its defaults into runs/latest/"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebooks  re-execute the committed notebooks in place"
 	@echo "make lab        JupyterLab on the notebooks"
 	@echo "make format     ruff format and fix, notebooks included"
+	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
 
 setup: $(STAMP)
 
@@ -47,6 +48,9 @@ test-fast: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python -m bce_helpers refresh
 	$(BIN)/ruff format notebooks
+
+gpu-check: $(STAMP)
+	PYTHON=$(BIN)/python bash tools/gpu_check.sh
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

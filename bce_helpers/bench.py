@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
-import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from bce_helpers.losses import bce_with_logits, compile_enabled, fused_bce_with_logits
+from bce_helpers.compiler import compiled
+from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.losses import bce_with_logits
 
-# The least memory traffic per element, in units of the element size: the forward reads
-# input and target; the backward reads them again and writes the gradient.
+# The least memory traffic per element, in units of the element size, of a forward and a
+# separate backward: the forward reads input and target; the backward reads them again and
+# writes the gradient. Effective bandwidth counts these bytes for every method.
 ELEMENT_READS_WRITES = {"forward": 2, "forward+backward": 5}
+# The fused loss computes the gradient in its forward pass: read x and y, write the gradient.
+FUSED_READS_WRITES = {"forward": 2, "forward+backward": 3}
 METHODS: dict[str, Callable] = {
     "eager torch": F.binary_cross_entropy_with_logits,
+    # what a user would write instead: one line, torch's own loss compiled
+    "compiled torch": compiled(
+        F.binary_cross_entropy_with_logits, "torch.compile(F.binary_cross_entropy_with_logits)"
+    ),
     "eager from scratch": bce_with_logits,
     "fused": fused_bce_with_logits,
 }
+
+
+def bytes_per_element(method: str, mode: str, element_size: int) -> int:
+    """The bytes per element a method's design moves at least: 20 or 12 in float32 fwd+bwd."""
+    moves = FUSED_READS_WRITES if method == "fused" else ELEMENT_READS_WRITES
+    return moves[mode] * element_size
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the fastest and the median of the timed calls."""
+
+    best: float
+    median: float
 
 
 def synchronize(device: torch.device) -> None:
@@ -29,27 +53,44 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(
-    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device
-) -> dict[str, float]:
-    """Fastest seconds of each fn over `repeats` rounds, after one warm-up call each.
+def time_call(
+    fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2
+) -> Timing:
+    """Best and median seconds of `repeats` calls of fn, after `warmup` untimed calls.
 
-    In each round the fns take turns, so a slow spell of a shared machine falls on all of
-    them alike rather than on whichever ran then; and the minimum, as timeit advises,
-    because slower calls measure the neighbours, not the code."""
-    for fn in fns.values():
+    On CUDA each call is timed with CUDA events (the GPU's own clock, no host jitter); on
+    other devices with perf_counter around the call and a synchronisation."""
+    for _ in range(warmup):  # a compiled fn compiles (and may recompile once) here
         fn()
     synchronize(device)
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    if device.type == "cuda":
+        pairs = []
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            pairs.append((start, end))
+        torch.cuda.synchronize(device)
+        times = [start.elapsed_time(end) / 1e3 for start, end in pairs]
+    else:
+        times = []
+        for _ in range(repeats):
             start = time.perf_counter()
             fn()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            times.append(time.perf_counter() - start)
     # never 0 s, so that a GB/s is always finite (a call faster than the clock's tick)
     tick = time.get_clock_info("perf_counter").resolution
-    return {name: max(min(ts), tick) for name, ts in times.items()}
+    return Timing(best=max(min(times), tick), median=max(statistics.median(times), tick))
+
+
+def time_calls(
+    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, Timing]:
+    """time_call for each fn, each in its own block: the fns do not disturb each other's
+    caches and clocks, as they do when they take turns call by call."""
+    return {name: time_call(fn, repeats, device) for name, fn in fns.items()}
 
 
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
@@ -60,23 +101,34 @@ def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
         del block
 
 
-def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
-    """The device's copy bandwidth: one read and one write of n elements."""
+def gbps(bytes_moved: float, seconds: float) -> float:
+    """Gigabytes per second."""
+    return bytes_moved / seconds / 1e9
+
+
+def copy_timing(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> Timing:
+    """Seconds of one copy of n elements (one read and one write of each)."""
     src = torch.empty(n, dtype=dtype, device=device).uniform_()
     dst = torch.empty_like(src)
-    seconds = time_calls({"copy": lambda: dst.copy_(src)}, repeats, device)["copy"]
-    return 2 * n * src.element_size() / seconds / 1e9
+    return time_call(lambda: dst.copy_(src), repeats, device)
 
 
-def bce_gbps(
+def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """The device's copy bandwidth (best call): one read and one write of n elements."""
+    seconds = copy_timing(n, dtype, device, repeats).best
+    return gbps(2 * n * torch.empty((), dtype=dtype).element_size(), seconds)
+
+
+def bce_timings(
     n: int,
     dtype: torch.dtype,
     device: torch.device,
     mode: str,
     repeats: int,
     reduction: str = "mean",
-) -> dict[str, float]:
-    """Effective GB/s of each BCE method in METHODS: the least bytes it must move over its time."""
+    methods: Mapping[str, Callable] = METHODS,
+) -> dict[str, Timing]:
+    """Seconds per call of each BCE method on n random logits and soft targets."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(n, generator=g, device=device).to(dtype)
     y = torch.rand(n, generator=g, device=device).to(dtype)
@@ -88,14 +140,30 @@ def bce_gbps(
             loss = loss_fn(x, y, reduction=reduction)
             if x.requires_grad:
                 x.grad = None
-                loss.sum().backward()
+                loss.backward()
 
         return call
 
-    seconds = time_calls({m: step(fn) for m, fn in METHODS.items()}, repeats, device)
-    return {
-        m: ELEMENT_READS_WRITES[mode] * n * x.element_size() / s / 1e9 for m, s in seconds.items()
-    }
+    return time_calls({m: step(fn) for m, fn in methods.items()}, repeats, device)
+
+
+def effective_gbps(n: int, dtype: torch.dtype, mode: str, seconds: float) -> float:
+    """Effective bandwidth: the least bytes a forward (and separate backward) moves, per second."""
+    element_size = torch.empty((), dtype=dtype).element_size()
+    return gbps(ELEMENT_READS_WRITES[mode] * n * element_size, seconds)
+
+
+def bce_gbps(
+    n: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    mode: str,
+    repeats: int,
+    reduction: str = "mean",
+) -> dict[str, float]:
+    """Effective GB/s of each method in METHODS, from its fastest call."""
+    timings = bce_timings(n, dtype, device, mode, repeats, reduction)
+    return {m: effective_gbps(n, dtype, mode, t.best) for m, t in timings.items()}
 
 
 def relative_speed(seconds: float, reference_seconds: float, within: float = 0.1) -> str:
@@ -111,32 +179,6 @@ def relative_speed(seconds: float, reference_seconds: float, within: float = 0.1
     return f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
 
 
-def compiled(fn: Callable) -> Callable:
-    """fn under torch.compile where the fused loss compiles too (losses.compile_enabled()).
-
-    If compiling fails (at once or at the first call), warn and run fn itself."""
-    if not compile_enabled():
-        return fn
-    try:
-        compiled_fn = torch.compile(fn)
-    except Exception as exc:  # torch.compile missing or unsupported here
-        _warn_eager(exc)
-        return fn
-    use = [compiled_fn]
-
-    def call(*args, **kwargs):
-        try:
-            return use[0](*args, **kwargs)
-        except Exception as exc:
-            if use[0] is fn:
-                raise
-            _warn_eager(exc)
-            use[0] = fn
-            return fn(*args, **kwargs)
-
-    return call
-
-
 def format_bytes(n: int) -> str:
     """A byte count in the largest binary unit that keeps it at least 1: '4 KiB', '64 MiB'."""
     if n < 0:
@@ -145,10 +187,6 @@ def format_bytes(n: int) -> str:
         if n >= size:
             return f"{n / size:.3g} {unit}"
     return f"{n} B"
-
-
-def _warn_eager(exc: BaseException) -> None:
-    warnings.warn(f"torch.compile failed ({exc!s:.200}); running eagerly", RuntimeWarning, 3)
 
 
 def _size_bytes(text: str) -> int:

@@ -9,10 +9,6 @@ their arguments first and raise a ``ValueError`` that names the argument.
 
 from __future__ import annotations
 
-import logging
-import os
-import warnings
-
 import torch
 from torch import Tensor
 
@@ -150,9 +146,9 @@ def bce(
     return reduce_loss(_ClampedBCE.apply(input, target), reduction, weight)
 
 
-def log_sigmoid(x: Tensor, log1p=torch.log1p) -> Tensor:
+def log_sigmoid(x: Tensor) -> Tensor:
     """log(sigmoid(x)) without overflow: min(x, 0) - log1p(exp(-|x|))."""
-    return torch.minimum(x, torch.zeros_like(x)) - log1p(torch.exp(-x.abs()))
+    return torch.minimum(x, torch.zeros_like(x)) - torch.log1p(torch.exp(-x.abs()))
 
 
 def bce_with_logits(
@@ -167,18 +163,7 @@ def bce_with_logits(
     Per element: w * [(1 - y) x - (1 + (p_w - 1) y) log sigmoid(x)], no clamp.
     """
     check_bce_args(input, target, weight, pos_weight, reduction, probabilities=False)
-    return _bce_with_logits_math(input, target, weight, pos_weight, reduction)
-
-
-def _bce_with_logits_math(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None,
-    pos_weight: Tensor | None,
-    reduction: str,
-    log1p=torch.log1p,
-) -> Tensor:
-    log_sig = log_sigmoid(input, log1p)
+    log_sig = log_sigmoid(input)
     if pos_weight is not None:
         log_sig = log_sig * (1 + (pos_weight - 1) * target)
     loss = (1 - target) * input - log_sig
@@ -202,164 +187,10 @@ def naive_bce_with_logits(
     return reduce_loss(loss, reduction, weight)
 
 
-# ---------------------------------------------------------------- fused, for scale
-#
-# BCE does a few operations per element, so its speed is set by memory traffic. Eager
-# torch makes a pass over memory per operation; here the forward (loss, reduction and the
-# targets' range check) and the backward (the gradient formula) are each one function
-# that torch.compile turns into a single kernel: one read of input and target forward,
-# one read of each and one write of the gradient backward.
+def __getattr__(name: str):
+    """fused_bce_with_logits moved to bce_helpers.fused; old imports keep working."""
+    if name == "fused_bce_with_logits":
+        from bce_helpers.fused import fused_bce_with_logits
 
-
-# atanh(s) / s = 1 + z/3 + z^2/5 + ... with z = s^2 at most 1/9: float64 takes the
-# series' first 15 terms; lower precisions a minimax fit of 4 terms (relative error 4.5e-9,
-# below float32's rounding; fitted by linear programming on a grid of z in [0, 1/9]).
-_ATANH_SERIES = {
-    torch.float64: tuple(1 / (2 * k + 1) for k in range(1, 16)),
-    torch.float32: (
-        0.3333320656053216,
-        0.20010849882540158,
-        0.1399956457508059,
-        0.1401225877733188,
-    ),
-}
-
-
-def log1p_series(t: Tensor) -> Tensor:
-    """log1p(t) for t in [0, 1] by a short series in plain arithmetic.
-
-    log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3], and atanh(s) = s (1 + z/3 +
-    z^2/5 + ...) with z = s^2. No rounded 1 + t is formed, so a small t keeps all its digits.
-    Why not torch.log1p: on the CPU, inductor's log1p (a vector library call, accurate to
-    about 1 ulp) and even its vector log cost more than the rest of the loss; a few
-    multiplies and adds are cheaper (notebook 07 times all three)."""
-    s = t / (2 + t)
-    z = s * s
-    series = 0.0
-    for c in reversed(_ATANH_SERIES.get(t.dtype, _ATANH_SERIES[torch.float32])):
-        series = (series + c) * z
-    return 2 * s + 2 * s * series
-
-
-def _fused_forward(
-    input: Tensor, target: Tensor, weight: Tensor | None, pos_weight: Tensor | None, reduction: str
-) -> tuple[Tensor, Tensor]:
-    loss = _bce_with_logits_math(input, target, weight, pos_weight, reduction, log1p_series)
-    # one comparison pair that is also false for nan (isnan does not vectorise in inductor)
-    bad_target = ~((target >= 0) & (target <= 1)).all()
-    return loss, bad_target
-
-
-def _fused_backward(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None,
-    pos_weight: Tensor | None,
-    grad: Tensor,
-) -> Tensor:
-    """w * ((p_w y + 1 - y) sigmoid(x) - p_w y) * grad, the whole gradient in one pass."""
-    if pos_weight is None:
-        g = torch.sigmoid(input) - target
-    else:
-        positive = pos_weight * target
-        g = (positive + 1 - target) * torch.sigmoid(input) - positive
-    if weight is not None:
-        g = g * weight
-    return g * grad
-
-
-_COMPILED: dict[str, object] = {}
-
-
-def _compiled(name: str, fn):
-    """fn compiled with torch.compile, once; fn itself where that is not possible."""
-    if name not in _COMPILED:
-        _COMPILED[name] = fn
-        if compile_enabled():
-            # a CUDA build on a machine without CUDA logs a warning when inductor starts
-            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-            try:
-                _COMPILED[name] = torch.compile(fn)
-            except Exception as exc:  # torch.compile missing or unsupported here
-                _warn_eager(exc)
-    return _COMPILED[name]
-
-
-def compile_enabled() -> bool:
-    """Whether the fused loss may use torch.compile (off with BCE_HELPERS_COMPILE=0)."""
-    return hasattr(torch, "compile") and os.environ.get("BCE_HELPERS_COMPILE", "1") != "0"
-
-
-def _warn_eager(exc: BaseException) -> None:
-    warnings.warn(
-        f"fused_bce_with_logits: torch.compile is not available here ({exc!s:.200}); "
-        "running the same formulas eagerly, correct but not fused",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-def _call(name: str, fn, *args):
-    """Run the compiled fn; if compiling fails at its first call, warn and run fn eagerly."""
-    compiled = _compiled(name, fn)
-    try:
-        return compiled(*args)
-    except Exception as exc:
-        if compiled is fn:
-            raise
-        _warn_eager(exc)
-        _COMPILED[name] = fn
-        return fn(*args)
-
-
-class _FusedBCEWithLogits(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, input, target, weight, pos_weight, reduction):
-        loss, bad_target = _call(
-            "forward", _fused_forward, input, target, weight, pos_weight, reduction
-        )
-        # reading the flag waits for the device, which a CUDA graph being recorded cannot
-        # do: there the targets go unchecked (check the data before recording)
-        recording = input.is_cuda and torch.cuda.is_current_stream_capturing()
-        if not recording and bool(bad_target):
-            _check_unit_interval("target", target)  # raises, naming the first bad value
-        ctx.save_for_backward(input, target, weight, pos_weight)
-        ctx.reduction = reduction
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        input, target, weight, pos_weight = ctx.saved_tensors
-        if ctx.reduction == "mean":
-            grad_output = grad_output / input.numel()
-        grad = _call("backward", _fused_backward, input, target, weight, pos_weight, grad_output)
-        return grad, None, None, None, None
-
-
-def fused_bce_with_logits(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    pos_weight: Tensor | None = None,
-    reduction: str = "mean",
-) -> Tensor:
-    """bce_with_logits with its forward and its backward each one pass over memory.
-
-    Same arguments, values and input gradient as F.binary_cross_entropy_with_logits:
-    the same formula, so per element it differs from torch by at most one rounding of
-    the (1 - y) x - log sigmoid(x) subtraction (which torch's result carries too).
-    The targets' range is checked inside the forward pass (no extra pass), so a bad
-    target raises ValueError after that pass, before anything is returned (except while a
-    CUDA graph is being recorded, where reading the check would wait for the GPU). Gradients
-    flow to `input` only: target, weight and pos_weight must not require grad.
-    """
-    check_bce_args(
-        input, target, weight, pos_weight, reduction, probabilities=False, check_values=False
-    )
-    for name, t in (("target", target), ("weight", weight), ("pos_weight", pos_weight)):
-        if t is not None and t.requires_grad:
-            raise ValueError(
-                f"{name} requires grad, but fused_bce_with_logits differentiates input only: "
-                "use bce_with_logits"
-            )
-    return _FusedBCEWithLogits.apply(input, target, weight, pos_weight, reduction)
+        return fused_bce_with_logits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

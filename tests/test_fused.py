@@ -1,30 +1,50 @@
-"""fused_bce_with_logits against torch: values, input gradients, bad input, eager fallback."""
+"""fused_bce_with_logits against torch: values, input gradients, the one-pass design, bad
+input, bounded compiles, the Triton kernel (under Triton's interpreter) and the fallback."""
 
 import contextlib
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
+from torch._dynamo.exc import BackendCompilerFailed
 
-from bce_helpers import losses
-from bce_helpers.losses import fused_bce_with_logits
+from bce_helpers import compiler, fused, fused_triton
+from bce_helpers.fused import fused_bce_with_logits
 from tests.test_losses import TOL, bce_case
 
+ROOT = Path(__file__).resolve().parents[1]
+# the 16-bit types are compared with torch's float32 result on the same (rounded) inputs
+LOW_PRECISION_TOL = {
+    torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
+    torch.float16: dict(atol=2e-3, rtol=2e-3),
+}
 
-def check_against_torch(logits, target, weight, pos_weight, reduction, tol):
-    x1, x2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+
+def check_against_torch(logits, target, weight, pos_weight, reduction, tol=None):
+    """Loss and input gradient of the fused loss against torch's (in float32 for 16-bit)."""
+    low = logits.dtype in LOW_PRECISION_TOL
+    tol = tol or (LOW_PRECISION_TOL[logits.dtype] if low else TOL[logits.dtype])
+    x1 = logits.clone().requires_grad_()
+    x2 = (logits.float() if low else logits).clone().requires_grad_()
     ours = fused_bce_with_logits(x1, target, weight, pos_weight, reduction)
+    cast = (lambda t: None if t is None else t.float()) if low else (lambda t: t)
     ref = F.binary_cross_entropy_with_logits(
-        x2, target, weight, pos_weight=pos_weight, reduction=reduction
+        x2, cast(target), cast(weight), pos_weight=cast(pos_weight), reduction=reduction
     )
-    torch.testing.assert_close(ours, ref, **tol)
+    assert ours.dtype == logits.dtype and ours.shape == ref.shape
+    torch.testing.assert_close(ours.to(ref.dtype), ref, **tol)
     # a non-uniform upstream gradient for 'none', to test the chain rule too
     upstream = torch.rand_like(ref) if reduction == "none" else torch.tensor(1.7, dtype=ref.dtype)
-    ours.backward(upstream)
+    ours.backward(upstream.to(ours.dtype))
     ref.backward(upstream)
-    torch.testing.assert_close(x1.grad, x2.grad, **tol)
+    assert x1.grad.dtype == logits.dtype and x1.grad.shape == logits.shape
+    torch.testing.assert_close(x1.grad.to(ref.dtype), x2.grad, **tol)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -35,46 +55,74 @@ def test_compiled_matches_torch(reduction, weighted):
     y = torch.rand(32, 5, generator=g)
     w = torch.rand(5, generator=g) if weighted else None
     pw = 3 * torch.rand(5, generator=g) if weighted else None
-    check_against_torch(x, y, w, pw, reduction, TOL[torch.float32])
+    check_against_torch(x, y, w, pw, reduction)
 
 
-def test_compiled_matches_torch_across_sizes():
+def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts():
     for n in (1, 7, 1000, 2**16 + 3):
         x, y = torch.randn(n) * 5, torch.randint(0, 2, (n,)).float()
-        check_against_torch(x, y, None, None, "mean", TOL[torch.float32])
+        check_against_torch(x, y, None, None, "mean")
+    for dtype in (torch.bfloat16, torch.float16):
+        x, y = (torch.randn(3000) * 5).to(dtype), torch.rand(3000).to(dtype)
+        check_against_torch(x, y, None, torch.tensor([2.0], dtype=dtype), "mean")
+    # a per-channel pos_weight [C, 1, 1] on [B, C, H, W] and an exotic [C, 1, W] weight
+    x, y = torch.randn(2, 3, 4, 5) * 4, torch.rand(2, 3, 4, 5)
+    check_against_torch(x, y, torch.rand(3, 1, 5), 3 * torch.rand(3, 1, 1), "sum")
+
+
+def test_periodic_layout_of_weights():
+    shape = torch.Size([2, 3, 4, 5])
+    x = torch.arange(shape.numel()).reshape(shape)
+    for w_shape in [(), (1,), (5,), (4, 5), (3, 1, 1), (3, 4, 1), (2, 3, 4, 5), (1, 3, 1, 1)]:
+        w = torch.arange(1, 1 + torch.Size(w_shape).numel()).reshape(w_shape)
+        values, inner, period = fused.periodic(w, shape)
+        spread = fused.spread(values, inner, period, shape.numel())
+        torch.testing.assert_close(spread.expand(shape.numel()), (w * (x * 0 + 1)).reshape(-1))
+    assert fused.periodic(torch.ones(3, 1, 5), shape) is None  # exotic: not one block
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(case=bce_case())
 def test_formulas_match_torch_everywhere(case):
     with eager_formulas():  # per example, so no other test runs uncompiled by accident
-        assert not losses.compile_enabled()
-        check_against_torch(*case, TOL[case[0].dtype])
-    assert losses.compile_enabled()
-
-
-@contextlib.contextmanager
-def fresh_compile_cache():
-    """An empty cache of compiled kernels, the previous one restored afterwards."""
-    saved = dict(losses._COMPILED)
-    losses._COMPILED.clear()
-    try:
-        yield
-    finally:
-        losses._COMPILED.clear()
-        losses._COMPILED.update(saved)
+        assert not compiler.compile_enabled()
+        check_against_torch(*case)
+    assert compiler.compile_enabled()
 
 
 @contextlib.contextmanager
 def eager_formulas():
     """Run the fused formulas uncompiled (fast to test over many shapes and dtypes)."""
-    with pytest.MonkeyPatch.context() as mp, fresh_compile_cache():
+    with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCE_HELPERS_COMPILE", "0")
         yield
 
 
+def test_forward_keeps_one_tensor_and_backward_by_one_moves_nothing():
+    x, y = torch.randn(100, 3, requires_grad=True), torch.rand(100, 3)
+    loss = fused_bce_with_logits(x, y)
+    node = loss.grad_fn
+    assert node.saved_tensors == ()  # nothing saved for autograd but the gradient below
+    expected = (torch.sigmoid(x) - y).detach() / x.numel()  # by hand: (sigmoid(x) - y) / N
+    torch.testing.assert_close(node.grad, expected)
+    pointer = node.grad.data_ptr()  # (no reference kept here: autograd may take the tensor)
+    loss.backward()  # an upstream gradient of 1: the kept tensor is the gradient, untouched
+    assert x.grad.data_ptr() == pointer
+    torch.testing.assert_close(x.grad, expected)
+    # without grad, no gradient is computed at all
+    with torch.no_grad():
+        assert fused_bce_with_logits(x, y).grad_fn is None
+
+
+def test_backward_twice_says_why():
+    x, y = torch.randn(10, requires_grad=True), torch.rand(10)
+    loss = fused_bce_with_logits(x, y)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice through the same loss"):
+        loss.backward()
+
+
 def test_bad_input():
-    assert losses.compile_enabled(), "the compiled path is the one under test here"
     x, y = torch.randn(4, 3), torch.rand(4, 3)
     with pytest.raises(ValueError, match=r"target must lie in \[0, 1\].*first: 2.0"):
         fused_bce_with_logits(x, torch.full((4, 3), 2.0))
@@ -88,24 +136,98 @@ def test_bad_input():
         fused_bce_with_logits(x, y, reduction="avg")
     with pytest.raises(ValueError, match="weight requires grad, but fused_bce_with_logits"):
         fused_bce_with_logits(x, y, weight=torch.ones(3, requires_grad=True))
+    with pytest.raises(ValueError, match="target is on meta but input is on cpu"):
+        fused_bce_with_logits(x, y.to("meta"))
 
 
-def test_falls_back_to_eager_with_a_warning(monkeypatch):
-    def no_compile(*args, **kwargs):
-        raise RuntimeError("no compiler here")
+def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs():
+    from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(torch, "compile", no_compile)
-    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
-    with fresh_compile_cache():
-        x = torch.randn(10, requires_grad=True)
-        y = torch.rand(10)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    fused_bce_with_logits(torch.randn(5, 4, requires_grad=True), torch.rand(5, 4)).backward()
+    before = counters["stats"]["unique_graphs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recompile-limit warning would fail here
+        for shape in [(3,), (6, 2), (2, 3, 4), (1, 2, 3, 4, 5), (7, 1, 1, 1, 1, 2), (999,)]:
+            x, y = torch.randn(shape, requires_grad=True), torch.rand(shape)
+            fused_bce_with_logits(x, y).backward()
+            torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / x.numel())
+    assert counters["stats"]["unique_graphs"] - before == 0
+
+
+@contextlib.contextmanager
+def fresh_compiled(make_compiled):
+    """fused's compiled pass replaced by make_compiled(fn) for the block."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BCE_HELPERS_COMPILE", "1")
+        mp.setattr(fused, "_compiled_flat_one_pass", make_compiled(fused._flat_one_pass))
+        yield fused._compiled_flat_one_pass
+
+
+def test_falls_back_to_eager_with_a_warning_only_when_the_compiler_is_missing(monkeypatch):
+    def broken_backend(fn, **options):
+        def call(*args, **kwargs):
+            raise BackendCompilerFailed(torch.compile, RuntimeError("no C++ compiler here"), None)
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_backend)
+    with fresh_compiled(lambda fn: compiler.Compiled(fn, "fused_bce_with_logits")) as call:
+        x, y = torch.randn(10, requires_grad=True), torch.rand(10)
+        with pytest.warns(RuntimeWarning, match="running the same formulas eagerly"):
             loss = fused_bce_with_logits(x, y)
-            loss.backward()
-        assert any("running the same formulas eagerly" in str(w.message) for w in caught)
+        loss.backward()
         torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(x, y))
         torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / 10)
+        assert call.eager  # for good: no second warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fused_bce_with_logits(x, y)
+
+
+def test_the_callers_errors_reach_the_caller_unchanged(monkeypatch):
+    out_of_memory = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+    calls = []
+
+    def runs_out_of_memory(fn, **options):
+        def call(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 1:
+                raise out_of_memory
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(torch, "compile", runs_out_of_memory)
+    with fresh_compiled(lambda fn: compiler.Compiled(fn, "fused_bce_with_logits")) as call:
+        x, y = torch.randn(10), torch.rand(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "falling back" warning
+            with pytest.raises(torch.OutOfMemoryError) as info:
+                fused_bce_with_logits(x, y)
+            assert info.value is out_of_memory
+            assert not call.eager
+            torch.testing.assert_close(
+                fused_bce_with_logits(x, y), F.binary_cross_entropy_with_logits(x, y)
+            )
+        assert len(calls) == 2  # the second call went through the compiled path again
+
+
+def test_compiler_refusing_outright_falls_back(monkeypatch):
+    def double(x):
+        return 2 * x
+
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    assert compiler.compiled(double)(torch.tensor(3.0)).item() == 6.0
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
+
+    def refuses(fn, **options):
+        raise RuntimeError("Dynamo is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", refuses)
+    call = compiler.compiled(double)
+    with pytest.warns(RuntimeWarning, match="Dynamo is not supported"):
+        assert call(torch.tensor(3.0)).item() == 6.0
+    assert call(torch.tensor(4.0)).item() == 8.0 and call.eager
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float32, 2.5e-7), (torch.float64, 5e-16)])
@@ -114,6 +236,66 @@ def test_log1p_series_matches_log1p_on_the_unit_interval(dtype, rtol):
     t = torch.cat([torch.linspace(0, 1, 2**20, dtype=torch.float64), torch.logspace(-30, 0, 10**4)])
     t = t.to(dtype)
     exact = torch.log1p(t.double())
-    rel = (losses.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-300)
+    rel = (fused.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-300)
     assert rel.max().item() <= rtol
-    assert losses.log1p_series(torch.zeros(3, dtype=dtype)).eq(0).all()
+    assert fused.log1p_series(torch.zeros(3, dtype=dtype)).eq(0).all()
+
+
+# ------------------------------------------------------------------ the Triton kernel
+def run_triton_cases(device: str) -> None:
+    """The fused loss's Triton path against torch on `device` (CUDA, or the CPU under
+    TRITON_INTERPRET=1): reductions, sizes, broadcasts, 16-bit types, scaling, bad targets."""
+    assert fused_triton.usable(torch.zeros(1, device=device)), "the Triton path must be tested"
+    g = torch.Generator().manual_seed(5)
+
+    def on(*tensors):
+        return [t.to(device) for t in tensors]
+
+    for reduction in ("mean", "sum", "none"):
+        for n in (1, 1000, 5000):  # one program, and several with a partial last block
+            x, y = on(torch.randn(n, generator=g) * 8, torch.rand(n, generator=g))
+            check_against_torch(x, y, None, None, reduction)
+    shape = (6, 4, 5)
+    x, y = on(torch.randn(shape, generator=g) * 8, torch.randint(0, 2, shape, generator=g).float())
+    w, pw = on(torch.rand(5, generator=g), 3 * torch.rand(4, 1, generator=g))
+    check_against_torch(x, y, w, pw, "mean")
+    w, pw = on(torch.rand(4, 5, generator=g), torch.tensor(2.5))
+    check_against_torch(x, y, w, pw, "none")
+    for dtype in (torch.bfloat16, torch.float16):
+        check_against_torch((x * 0.5).to(dtype), y.to(dtype), None, None, "mean")
+    # the upstream gradient: 0.5 halves the kept gradient in place
+    x, y = on(torch.randn(3000, generator=g), torch.rand(3000, generator=g))
+    x.requires_grad_()
+    loss = fused_bce_with_logits(x, y)
+    kept = loss.grad_fn.grad.clone()
+    loss.backward(torch.tensor(0.5, device=device))
+    torch.testing.assert_close(x.grad, kept * 0.5)
+    for bad in (2.0, -0.5, float("nan")):
+        y_bad = torch.rand(5000, generator=g)
+        y_bad[4321] = bad
+        with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
+            fused_bce_with_logits(*on(torch.randn(5000), y_bad))
+
+
+def test_triton_kernel_matches_torch_under_the_interpreter():
+    """TRITON_INTERPRET=1 runs Triton kernels on CPU tensors. Triton reads it when it
+    compiles a kernel's definition, so the cases run in a subprocess that sets it first."""
+    code = "from tests.test_fused import run_triton_cases; run_triton_cases('cpu'); print('ok')"
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the GPU check)")
+def test_triton_kernel_matches_torch_on_cuda():
+    run_triton_cases("cuda")
+
+
+def test_triton_path_is_chosen_only_where_it_runs():
+    if fused_triton.INTERPRETING:
+        pytest.skip("this process runs Triton's interpreter")
+    assert not fused_triton.usable(torch.zeros(1))  # the CPU takes inductor
+    assert not fused_triton.usable(torch.zeros(1, dtype=torch.float64))

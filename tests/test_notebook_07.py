@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bce_helpers import bench
-from bce_helpers.losses import _ATANH_SERIES
+from bce_helpers.fused import ATANH_SERIES
 from bce_helpers.params import check_params
 from bce_helpers.runner import execute, find_notebook
 
@@ -140,20 +140,34 @@ def test_the_guard_fails_the_notebook_as_it_was(tmp_path, monkeypatch):
 
 
 @pytest.mark.notebook
-def test_smallest_size_verdicts_follow_the_measurements(tmp_path):
-    r, printed = run_07(tmp_path, max_log2_size=10, repeats=1)
+def test_small_size_verdicts_follow_the_measurements(tmp_path):
+    r, printed = run_07(tmp_path, max_log2_size=12, repeats=1)
     gbps = r["gbps_at_largest"]
     for mode in ("forward", "forward+backward"):
         assert all(0 < v < float("inf") for v in gbps[mode].values())
         best = max(gbps[mode], key=gbps[mode].get)
         assert r["fastest"][mode] == best
         assert r["fraction_of_copy"][mode] == pytest.approx(gbps[mode][best] / r["copy_gbps"])
-        assert f"{mode}: {best} was fastest at 2^10" in printed
-    assert r["eager_gbps"] == gbps["forward+backward"]["eager torch"]
-    speed = "faster" if r["fused_vs_eager"] > 1 else "not faster"
-    assert f"the fused loss was {speed} than eager torch" in printed
-    assert "only one size (2^10) was measured" in printed
-    # 4 KiB fits any last-level cache: no memory roofline may be claimed
+        assert f"{mode}: {best} was fastest at 2^12" in printed
+    both = gbps["forward+backward"]
+    assert r["eager_gbps"] == both["eager torch"]
+    assert r["compiled_torch_gbps"] == both["compiled torch"]
+    for peer, key in (("eager torch", "fused_vs_eager"), ("compiled torch", "fused_vs_compiled")):
+        assert r[key] == pytest.approx(both["fused"] / both[peer])
+        speed = "faster" if r[key] > 1 else "not faster"
+        assert f"the fused loss was {speed} than {peer}" in printed
+        log2 = r["fused_faster_from_log2"][peer]
+        assert log2 in (None, 10, 12)
+        if log2 == 12 or log2 is None:  # at the largest size the crossover follows the ratio
+            assert (log2 == 12) == (r[key] > 1)
+    assert r["launch_bound_up_to_log2"] in (10, 12)
+    assert f"launch-bound: from 2^10 to 2^{r['launch_bound_up_to_log2']}" in printed
+    # the one pass moves 3 elements per element forward + backward, the others 5 (float32)
+    assert r["bytes_per_element"]["fused"] == {"forward": 8, "forward+backward": 12}
+    for method in ("eager torch", "compiled torch", "eager from scratch"):
+        assert r["bytes_per_element"][method] == {"forward": 8, "forward+backward": 20}
+    assert r["fused_path"] == "torch.compile (inductor)"
+    # 16 KiB fits any last-level cache: no memory roofline may be claimed
     assert r["largest_exceeds_cache"] is False
     assert "against a memory roofline: not shown" in printed
     assert "against a memory roofline: yes" not in printed
@@ -168,8 +182,8 @@ def markdown() -> str:
 
 def test_the_series_term_counts_match_losses():
     text = " ".join(markdown().split())
-    float64_terms = len(_ATANH_SERIES[torch.float64]) + 1  # the leading 1 and the rest
-    float32_terms = len(_ATANH_SERIES[torch.float32]) + 1
+    float64_terms = len(ATANH_SERIES[torch.float64]) + 1  # the leading 1 and the rest
+    float32_terms = len(ATANH_SERIES[torch.float32]) + 1
     assert (float64_terms, float32_terms) == (16, 5)
     assert f"sums {float64_terms} terms in float64" in text
     assert f"and in float32 {float32_terms} (the leading 1 and 4" in text
@@ -289,34 +303,6 @@ def test_relative_speed_and_format_bytes_words():
     assert bench.format_bytes(10) == "10 B"
 
 
-def test_time_calls_never_returns_zero_seconds():
-    seconds = bench.time_calls({"nothing": lambda: None}, 3, torch.device("cpu"))
-    assert seconds["nothing"] > 0
-
-
-def test_compiled_falls_back_to_the_function_itself(monkeypatch):
-    def double(x):
-        return 2 * x
-
-    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
-    assert bench.compiled(double) is double
-    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
-
-    def refuses(fn):
-        raise RuntimeError("no compiler here")
-
-    monkeypatch.setattr(torch, "compile", refuses)
-    with pytest.warns(RuntimeWarning, match="no compiler here"):
-        assert bench.compiled(double) is double
-
-    def breaks_at_first_call(fn):
-        def call(*args):
-            raise RuntimeError("backend failed")
-
-        return call
-
-    monkeypatch.setattr(torch, "compile", breaks_at_first_call)
-    call = bench.compiled(double)
-    with pytest.warns(RuntimeWarning, match="backend failed"):
-        assert call(torch.tensor(3.0)).item() == 6.0
-    assert call(torch.tensor(4.0)).item() == 8.0  # now eager, without a second warning
+def test_time_calls_never_returns_zero_seconds_and_orders_best_below_median():
+    timings = bench.time_calls({"nothing": lambda: None}, 3, torch.device("cpu"))
+    assert 0 < timings["nothing"].best <= timings["nothing"].median

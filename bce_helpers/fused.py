@@ -1,0 +1,264 @@
+"""fused_bce_with_logits: BCE on logits in one pass over memory, forward and gradient.
+
+BCE does a few operations per element, so its speed is set by memory traffic. Eager torch
+makes a pass over memory per operation, forward and backward. Here, when the input requires
+grad, the forward computes the loss *and* the per-element gradient in the same pass: it
+reads the logits and the targets once and writes the gradient once (12 bytes per float32
+element, against at least 20 for a forward and a separate backward). What it holds between
+forward and backward is that gradient: one tensor of the input's size, nothing else. The
+backward only scales it by the upstream gradient, in place, and does no work at all when
+that gradient is 1 (the usual `loss.backward()`), decided on the device.
+
+Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fused_triton); elsewhere, and
+for float64, the same formulas through torch.compile, which inductor fuses into one loop.
+Without a working compiler the formulas run eagerly, with a warning: correct, not fused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from bce_helpers import fused_triton
+from bce_helpers.compiler import compiled
+from bce_helpers.losses import _check_unit_interval, check_bce_args
+
+# atanh(s) / s = 1 + z/3 + z^2/5 + ... with z = s^2 at most 1/9: float64 takes the
+# series' first 15 terms; lower precisions a minimax fit of 4 terms (relative error 4.5e-9,
+# below float32's rounding; fitted by linear programming on a grid of z in [0, 1/9]).
+# fused_triton's kernel uses the float32 coefficients too.
+ATANH_SERIES = {
+    torch.float64: tuple(1 / (2 * k + 1) for k in range(1, 16)),
+    torch.float32: fused_triton.ATANH_SERIES_FLOAT32,
+}
+
+
+def log1p_series(t: Tensor) -> Tensor:
+    """log1p(t) for t in [0, 1] by a short series in plain arithmetic.
+
+    log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3], and atanh(s) = s (1 + z/3 +
+    z^2/5 + ...) with z = s^2. No rounded 1 + t is formed, so a small t keeps all its digits.
+    Why not torch.log1p: on the CPU, inductor's log1p (a vector library call, accurate to
+    about 1 ulp) and even its vector log cost more than the rest of the loss; a few
+    multiplies and adds are cheaper (notebook 07 times all three)."""
+    s = t / (2 + t)
+    z = s * s
+    series = 0.0
+    for c in reversed(ATANH_SERIES.get(t.dtype, ATANH_SERIES[torch.float32])):
+        series = (series + c) * z
+    return 2 * s + 2 * s * series
+
+
+def one_pass(
+    x: Tensor,
+    y: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Loss, gradient (or None) and a bad-target flag from one read of x and y.
+
+    Per element, with e = exp(-|x|) computed once for both:
+    loss = w [(1 - y) x - (1 + (p_w - 1) y) log sigmoid(x)], log sigmoid(x) = min(x, 0) -
+    log1p(e); gradient = w ((p_w y + 1 - y) sigmoid(x) - p_w y), divided by N for 'mean'.
+    16-bit inputs are computed in float32 and rounded once at the end."""
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xf, yf = x.to(acc), y.to(acc)
+    e = torch.exp(-xf.abs())
+    log_sig = torch.clamp(xf, max=0) - log1p_series(e)
+    if pos_weight is not None:
+        log_sig = log_sig * (1 + (pos_weight - 1) * yf)
+    loss = (1 - yf) * xf - log_sig
+    if weight is not None:
+        loss = loss * weight
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    # one comparison pair that is also true for nan (isnan does not vectorise in inductor)
+    bad_target = ~((yf >= 0) & (yf <= 1)).all()
+    grad = None
+    if need_grad:
+        r = 1 / (1 + e)  # one division serves both halves
+        sigmoid = torch.where(xf >= 0, r, e * r)
+        if pos_weight is None:
+            grad = sigmoid - yf
+        else:
+            positive = pos_weight * yf
+            grad = (positive + 1 - yf) * sigmoid - positive
+        if weight is not None:
+            grad = grad * weight
+        if reduction == "mean":
+            grad = grad * (1 / x.numel())  # a multiply per element, not a division
+        grad = grad.to(x.dtype)
+    return loss.to(x.dtype), grad, bad_target
+
+
+def spread(values: Tensor | None, inner: int, period: int, n: int) -> Tensor | None:
+    """values[(i // inner) % period] for i < n: a weight laid out along the flattened input."""
+    if values is None or period == 1:
+        return values
+    index = torch.arange(n, device=values.device) // inner % period
+    return values[index]
+
+
+def _flat_one_pass(
+    x: Tensor,
+    y: Tensor,
+    w: Tensor | None,
+    w_inner: int,
+    w_period: int,
+    pw: Tensor | None,
+    pw_inner: int,
+    pw_period: int,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    n = x.numel()
+    return one_pass(
+        x,
+        y,
+        spread(w, w_inner, w_period, n),
+        spread(pw, pw_inner, pw_period, n),
+        reduction,
+        need_grad,
+    )
+
+
+# 1-D inputs with dynamic sizes: one compiled kernel serves every rank and shape
+_compiled_flat_one_pass = compiled(_flat_one_pass, "fused_bce_with_logits", dynamic=True)
+# the variants (reduction, dtype, weights or not, gradient or not) are each a compiled
+# graph of the same function: more than dynamo's default limit of 8, all bounded
+RECOMPILE_LIMIT = 64
+
+
+def periodic(t: Tensor | None, shape: torch.Size) -> tuple[Tensor, int, int] | None:
+    """t as (flat values, inner, period), such that element i of the flattened input uses
+    values[(i // inner) % period]; None when t's broadcast is not of that form.
+
+    That form covers a scalar, a per-class [C] weight on [..., C], and [C, 1, 1] on
+    [B, C, H, W]: every broadcast whose non-1 dimensions are next to each other."""
+    assert t is not None
+    dims = [1] * (len(shape) - t.dim()) + list(t.shape)
+    kept = [i for i, d in enumerate(dims) if d != 1]
+    if not kept:
+        return _flat(t), 1, 1
+    if kept[-1] - kept[0] + 1 != len(kept):
+        return None  # an exotic broadcast, such as [C, 1, W]
+    inner = math.prod(shape[kept[-1] + 1 :])
+    return _flat(t), inner, t.numel()
+
+
+def _flat(t: Tensor) -> Tensor:
+    return t.reshape(-1).detach()
+
+
+def _forward(
+    x: Tensor,
+    y: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Pick the path: the Triton kernel, the compiled flat formulas, or eager formulas."""
+    w = None if weight is None else periodic(weight, x.shape)
+    pw = None if pos_weight is None else periodic(pos_weight, x.shape)
+    exotic = (weight is not None and w is None) or (pos_weight is not None and pw is None)
+    if exotic or x.numel() == 0:
+        return one_pass(x, y, weight, pos_weight, reduction, need_grad)
+    w_args = w if w is not None else (None, 1, 1)
+    pw_args = pw if pw is not None else (None, 1, 1)
+    # flat 1-D tensors with no view base, so the compiled graph does not depend on the rank
+    flat = (_flat(x), _flat(y), *w_args, *pw_args, reduction, need_grad)
+    if fused_triton.usable(x):
+        loss, grad, bad = fused_triton.forward(*flat)
+    else:
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+            loss, grad, bad = _compiled_flat_one_pass(*flat)
+    if reduction == "none":
+        loss = loss.view(x.shape)
+    return loss, None if grad is None else grad.view(x.shape), bad
+
+
+def scale_in_place(grad: Tensor, grad_output: Tensor) -> None:
+    """grad *= grad_output, and nothing at all when grad_output is a scalar 1."""
+    if grad_output.numel() != 1:
+        grad.mul_(grad_output)
+    elif fused_triton.usable(grad):
+        fused_triton.scale_in_place(grad, grad_output)  # the test for 1 runs on the GPU
+    elif grad.device.type == "cpu":
+        if grad_output.item() != 1:  # on the CPU, reading the value costs no wait
+            grad.mul_(grad_output)
+    else:
+        grad.mul_(grad_output)
+
+
+class _FusedBCEWithLogits(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, pos_weight, reduction):
+        need_grad = ctx.needs_input_grad[0]
+        loss, grad, bad_target = _forward(input, target, weight, pos_weight, reduction, need_grad)
+        # reading the flag waits for the device, which a CUDA graph being recorded cannot
+        # do: there the targets go unchecked (check the data before recording)
+        recording = input.is_cuda and torch.cuda.is_current_stream_capturing()
+        if not recording and bool(bad_target):
+            _check_unit_interval("target", target)  # raises, naming the first bad value
+        ctx.grad = grad  # the one tensor kept for the backward
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            raise RuntimeError(
+                "fused_bce_with_logits: backward ran twice through the same loss (its "
+                "gradient is computed once, in the forward): call the loss again instead"
+            )
+        scale_in_place(grad, grad_output)
+        return grad, None, None, None, None
+
+
+def _check_devices(input: Tensor, **others: Tensor | None) -> None:
+    for name, t in others.items():
+        if t is not None and t.device != input.device:
+            raise ValueError(
+                f"{name} is on {t.device} but input is on {input.device}: "
+                "put every tensor of the loss on one device"
+            )
+
+
+def fused_bce_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """bce_with_logits whose forward also computes the gradient, in one pass over memory.
+
+    Same arguments, values and input gradient as F.binary_cross_entropy_with_logits
+    (within float32's rounding; 16-bit inputs are computed in float32 and rounded once).
+    Between forward and backward it holds one tensor of the input's size, the gradient;
+    backward scales it in place (nothing to do for an upstream gradient of 1) and can run
+    once per call. The targets' range is checked inside the same pass, so a bad target
+    raises ValueError before anything is returned (except while a CUDA graph is being
+    recorded, where reading the check would wait for the GPU). Gradients flow to `input`
+    only: target, weight and pos_weight must not require grad.
+    """
+    check_bce_args(
+        input, target, weight, pos_weight, reduction, probabilities=False, check_values=False
+    )
+    _check_devices(input, target=target, weight=weight, pos_weight=pos_weight)
+    for name, t in (("target", target), ("weight", weight), ("pos_weight", pos_weight)):
+        if t is not None and t.requires_grad:
+            raise ValueError(
+                f"{name} requires grad, but fused_bce_with_logits differentiates input only: "
+                "use bce_with_logits"
+            )
+    return _FusedBCEWithLogits.apply(input, target, weight, pos_weight, reduction)
