@@ -24,6 +24,7 @@ from torch.autograd.function import once_differentiable
 
 from bce_helpers import fused_triton
 from bce_helpers.compiler import compiled
+from bce_helpers.fused_triton import Periodic
 from bce_helpers.losses import _check_unit_interval, check_bce_args
 
 # atanh(s) / s = 1 + z/3 + z^2/5 + ... with z = s^2 at most 1/9: float64 takes the
@@ -98,35 +99,24 @@ def one_pass(
     return loss.to(x.dtype), grad, bad_target
 
 
-def spread(values: Tensor | None, inner: int, period: int, n: int) -> Tensor | None:
-    """values[(i // inner) % period] for i < n: a weight laid out along the flattened input."""
-    if values is None or period == 1:
-        return values
-    index = torch.arange(n, device=values.device) // inner % period
-    return values[index]
+def spread(weight: Periodic | None, n: int) -> Tensor | None:
+    """A periodic weight along a flattened input of n elements (a scalar stays one)."""
+    if weight is None or weight.period == 1:
+        return None if weight is None else weight.values
+    index = torch.arange(n, device=weight.values.device) // weight.inner % weight.period
+    return weight.values[index]
 
 
 def _flat_one_pass(
     x: Tensor,
     y: Tensor,
-    w: Tensor | None,
-    w_inner: int,
-    w_period: int,
-    pw: Tensor | None,
-    pw_inner: int,
-    pw_period: int,
+    w: Periodic | None,
+    pw: Periodic | None,
     reduction: str,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     n = x.numel()
-    return one_pass(
-        x,
-        y,
-        spread(w, w_inner, w_period, n),
-        spread(pw, pw_inner, pw_period, n),
-        reduction,
-        need_grad,
-    )
+    return one_pass(x, y, spread(w, n), spread(pw, n), reduction, need_grad)
 
 
 # 1-D inputs with dynamic sizes: one compiled kernel serves every rank and shape
@@ -136,21 +126,20 @@ _compiled_flat_one_pass = compiled(_flat_one_pass, "fused_bce_with_logits", dyna
 RECOMPILE_LIMIT = 64
 
 
-def periodic(t: Tensor | None, shape: torch.Size) -> tuple[Tensor, int, int] | None:
-    """t as (flat values, inner, period), such that element i of the flattened input uses
-    values[(i // inner) % period]; None when t's broadcast is not of that form.
+def periodic(t: Tensor, shape: torch.Size) -> Periodic | None:
+    """t, broadcast to `shape`, as a Periodic weight along the flattened input; None when
+    t's broadcast is not of that form.
 
     That form covers a scalar, a per-class [C] weight on [..., C], and [C, 1, 1] on
     [B, C, H, W]: every broadcast whose non-1 dimensions are next to each other."""
-    assert t is not None
     dims = [1] * (len(shape) - t.dim()) + list(t.shape)
     kept = [i for i, d in enumerate(dims) if d != 1]
     if not kept:
-        return _flat(t), 1, 1
+        return Periodic(_flat(t), 1, 1)
     if kept[-1] - kept[0] + 1 != len(kept):
         return None  # an exotic broadcast, such as [C, 1, W]
     inner = math.prod(shape[kept[-1] + 1 :])
-    return _flat(t), inner, t.numel()
+    return Periodic(_flat(t), inner, t.numel())
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -171,14 +160,16 @@ def _forward(
     exotic = (weight is not None and w is None) or (pos_weight is not None and pw is None)
     if exotic or x.numel() == 0:
         return one_pass(x, y, weight, pos_weight, reduction, need_grad)
-    w_args = w if w is not None else (None, 1, 1)
-    pw_args = pw if pw is not None else (None, 1, 1)
     # flat 1-D tensors with no view base, so the compiled graph does not depend on the rank
-    flat = (_flat(x), _flat(y), *w_args, *pw_args, reduction, need_grad)
+    flat = (_flat(x), _flat(y), w, pw, reduction, need_grad)
     if fused_triton.usable(x):
         loss, grad, bad = fused_triton.forward(*flat)
     else:
-        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+        # no "duck sizing": a weight as long as the input by chance is no new graph
+        with (
+            torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT),
+            torch.fx.experimental._config.patch(use_duck_shape=False),
+        ):
             loss, grad, bad = _compiled_flat_one_pass(*flat)
     if reduction == "none":
         loss = loss.view(x.shape)

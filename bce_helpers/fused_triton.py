@@ -11,6 +11,7 @@ is imported (triton decides at decoration time); tests run it so in a subprocess
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,6 +30,16 @@ ATANH_SERIES_FLOAT32 = (
     0.1399956457508059,
     0.1401225877733188,
 )
+
+
+class Periodic(NamedTuple):
+    """A weight laid out along the flattened input: element i uses values[(i // inner) % period]."""
+
+    values: Tensor
+    inner: int
+    period: int
+
+
 SMALL_BLOCK, LARGE_BLOCK = 1024, 4096  # elements per program; the larger past 2^22
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -125,12 +136,8 @@ if triton is not None:
 def forward(
     x: Tensor,
     y: Tensor,
-    w: Tensor | None,
-    w_inner: int,
-    w_period: int,
-    pw: Tensor | None,
-    pw_inner: int,
-    pw_period: int,
+    w: Periodic | None,
+    pw: Periodic | None,
     reduction: str,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
@@ -144,19 +151,20 @@ def forward(
     grad = torch.empty_like(x) if need_grad else None
     bad = torch.zeros(1, device=x.device, dtype=torch.int32)
     scale = 1.0 / n if reduction == "mean" else 1.0
+    unused = Periodic(x, 1, 1)  # a pointer the kernel never reads
     _bce_pass_kernel[(programs,)](
         x,
         y,
-        w if w is not None else x,  # a pointer the kernel never reads
-        pw if pw is not None else x,
+        (w or unused).values,
+        (pw or unused).values,
         grad if grad is not None else x,
         loss,
         bad,
         n,
-        w_inner,
-        w_period,
-        pw_inner,
-        pw_period,
+        (w or unused).inner,
+        (w or unused).period,
+        (pw or unused).inner,
+        (pw or unused).period,
         scale,
         scale,
         HAS_W=w is not None,

@@ -75,8 +75,7 @@ def test_periodic_layout_of_weights():
     x = torch.arange(shape.numel()).reshape(shape)
     for w_shape in [(), (1,), (5,), (4, 5), (3, 1, 1), (3, 4, 1), (2, 3, 4, 5), (1, 3, 1, 1)]:
         w = torch.arange(1, 1 + torch.Size(w_shape).numel()).reshape(w_shape)
-        values, inner, period = fused.periodic(w, shape)
-        spread = fused.spread(values, inner, period, shape.numel())
+        spread = fused.spread(fused.periodic(w, shape), shape.numel())
         torch.testing.assert_close(spread.expand(shape.numel()), (w * (x * 0 + 1)).reshape(-1))
     assert fused.periodic(torch.ones(3, 1, 5), shape) is None  # exotic: not one block
 
@@ -143,14 +142,23 @@ def test_bad_input():
 def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs():
     from torch._dynamo.utils import counters
 
-    fused_bce_with_logits(torch.randn(5, 4, requires_grad=True), torch.rand(5, 4)).backward()
+    def both_variants(shape):
+        x, y = torch.randn(shape, requires_grad=True), torch.rand(shape)
+        fused_bce_with_logits(x, y).backward()
+        torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / x.numel())
+        x.grad = None
+        w, pw = torch.rand(shape[-1:]), 3 * torch.rand(shape[-2:] if len(shape) > 1 else ())
+        fused_bce_with_logits(x, y, w, pw).backward()
+        expected = w * ((pw * y + 1 - y) * torch.sigmoid(x) - pw * y) / x.numel()  # by hand
+        torch.testing.assert_close(x.grad, expected.detach())
+
+    both_variants((5, 4))  # compiles the variants once: no weights, a weight per class,
+    both_variants((3,))  # and a scalar pos_weight
     before = counters["stats"]["unique_graphs"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a recompile-limit warning would fail here
-        for shape in [(3,), (6, 2), (2, 3, 4), (1, 2, 3, 4, 5), (7, 1, 1, 1, 1, 2), (999,)]:
-            x, y = torch.randn(shape, requires_grad=True), torch.rand(shape)
-            fused_bce_with_logits(x, y).backward()
-            torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / x.numel())
+        for shape in [(6, 2), (2, 3, 4), (1, 2, 3, 4, 5), (7, 1, 1, 1, 1, 2), (999,), (20,)]:
+            both_variants(shape)
     assert counters["stats"]["unique_graphs"] - before == 0
 
 

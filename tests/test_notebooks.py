@@ -185,9 +185,3 @@ def test_05_fused_loss_trains_like_bce_with_logits(run_notebook):
     assert fused["history"] == pytest.approx(plain["history"], abs=1e-4)
     assert fused["test_accuracy"] == pytest.approx(plain["test_accuracy"], abs=0.01)
 
-
-def test_07_small_sizes(run_notebook):
-    r = run_notebook("07", max_log2_size=14, repeats=2)
-    assert 0 <= r["max_abs_err"] <= 1e-5
-    assert min(r["copy_gbps"], r["eager_gbps"], r["fused_gbps"]) > 0
-    assert r["params"]["max_log2_size"] == 14 and r["compiled"] is True
