@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check
+.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check student mutation
 
 help:
 	@echo "make run        execute every notebook with its defaults into runs/latest/"
@@ -17,6 +17,8 @@ help:
 	@echo "make notebooks  re-execute the committed notebooks in place"
 	@echo "make lab        JupyterLab on the notebooks"
 	@echo "make format     ruff format and fix, notebooks included"
+	@echo "make student    the student edition (solutions taken out) into build/student/"
+	@echo "make mutation   mutation testing (mutmut) of params, checks, losses: score per module"
 	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
 
 setup: $(STAMP)
@@ -49,6 +51,14 @@ notebooks: $(STAMP)
 	$(BIN)/python -m bce_helpers refresh
 	$(BIN)/ruff format notebooks
 
+# Not part of `make test`: about 4 minutes on a quiet 2-core machine for the three modules.
+MUTATE ?= params checks losses
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py $(MUTATE) --jobs $(PYTEST_WORKERS) --min-score 90
+
+student: $(STAMP)
+	$(BIN)/python tools/student_edition.py
+
 gpu-check: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/gpu_check.sh
 
@@ -56,4 +66,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf runs .pytest_cache .ruff_cache .hypothesis build/mutation build/student

@@ -86,11 +86,11 @@ def time_call(
 
 
 def time_calls(
-    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device
+    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device, warmup: int = 2
 ) -> dict[str, Timing]:
     """time_call for each fn, each in its own block: the fns do not disturb each other's
     caches and clocks, as they do when they take turns call by call."""
-    return {name: time_call(fn, repeats, device) for name, fn in fns.items()}
+    return {name: time_call(fn, repeats, device, warmup) for name, fn in fns.items()}
 
 
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
@@ -127,8 +127,10 @@ def bce_timings(
     repeats: int,
     reduction: str = "mean",
     methods: Mapping[str, Callable] = METHODS,
+    warmup: int = 2,
 ) -> dict[str, Timing]:
-    """Seconds per call of each BCE method on n random logits and soft targets."""
+    """Seconds per call of each BCE method on n random logits and soft targets, after
+    `warmup` untimed calls each."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(n, generator=g, device=device).to(dtype)
     y = torch.rand(n, generator=g, device=device).to(dtype)
@@ -144,7 +146,7 @@ def bce_timings(
 
         return call
 
-    return time_calls({m: step(fn) for m, fn in methods.items()}, repeats, device)
+    return time_calls({m: step(fn) for m, fn in methods.items()}, repeats, device, warmup)
 
 
 def effective_gbps(n: int, dtype: torch.dtype, mode: str, seconds: float) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 
@@ -45,28 +48,80 @@ def _check_image_args(size: int, image_size: tuple[int, int, int], num_classes: 
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
 
 
+# Images are drawn into a small buffer and converted together, as many as fit in torch's
+# intra-op grain size (32,768 values; at least one): the buffer stays in cache, and for
+# images of up to that size no op is large enough to start threads of its own inside a worker.
+_GRAIN = 32_768
+_ROWS_PER_TASK = 8  # chunks of rows per task handed to a worker thread
+
+
+def _draw_images(
+    images: torch.Tensor, labels: torch.Tensor, start: int, stop: int, offset: int, classes: int
+) -> None:
+    """Fill images[start:stop] and labels[start:stop] as FakeData + ToTensor would."""
+    g = torch.Generator()
+    flat = images.view(len(images), -1)
+    rows = max(1, _GRAIN // flat.shape[1])
+    noise = torch.empty(min(rows, stop - start), flat.shape[1])  # reused: stays in cache
+    as_bytes = torch.empty(noise.shape, dtype=torch.uint8)
+    for first in range(start, stop, rows):
+        last = min(first + rows, stop)
+        n = last - first
+        for i, row, label in zip(
+            range(first, last), noise[:n].unbind(0), labels[first:last].unbind(0), strict=True
+        ):
+            g.manual_seed(i + offset)  # FakeData: torch.manual_seed(index + random_offset)
+            row.normal_(generator=g)  # what torch.randn does to the tensor it makes
+            label.random_(0, classes, generator=g)  # and torch.randint(0, classes, (1,))
+        # ToPILImage: mul(255) then a cast to uint8 (truncates, wraps negatives); ToTensor:
+        # to float32, / 255 (the division of a uint8 tensor by 255 computes in float32)
+        as_bytes[:n].copy_(noise[:n].mul_(255))
+        torch.div(as_bytes[:n], 255, out=flat[first:last])
+
+
 def fake_images(
     size: int,
     image_size: tuple[int, int, int] = (3, 224, 224),
     num_classes: int = 10,
     random_offset: int = 0,
+    workers: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """torchvision's FakeData with ToTensor, bit for bit, without a PIL round trip per image.
 
     Returns float32 images [N, C, H, W] in [0, 1] and int64 labels [N]. Like FakeData,
-    image i is drawn from a generator seeded with i + random_offset; the labels are
-    random, so no model can predict them. The global random state is left untouched.
+    image i is drawn from a generator seeded with i + random_offset (then its label), so
+    images are independent: `workers` threads (default torch.get_num_threads()) draw them
+    side by side, each a block of images at a time. The global random state is left
+    untouched.
     """
     _check_image_args(size, tuple(image_size), num_classes)
-    g = torch.Generator()
+    if workers is None:
+        workers = torch.get_num_threads()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
     images = torch.empty(size, *image_size)
     labels = torch.empty(size, dtype=torch.long)
-    for i in range(size):
-        g.manual_seed(i + random_offset)
-        torch.randn(tuple(image_size), generator=g, out=images[i])
-        labels[i] = torch.randint(0, num_classes, (1,), generator=g)[0]
-    # ToPILImage: float -> mul(255).byte() (truncates, and wraps negatives); ToTensor: / 255
-    return images.mul_(255).byte().float().div_(255), labels
+    per_task = max(1, _GRAIN // math.prod(image_size)) * _ROWS_PER_TASK
+    starts = range(0, size, per_task)
+    if workers == 1 or len(starts) == 1:
+        _draw_images(images, labels, 0, size, random_offset, num_classes)
+        return images, labels
+    with ThreadPoolExecutor(min(workers, len(starts))) as pool:  # torch ops release the GIL
+        tasks = [
+            pool.submit(
+                _draw_images,
+                images,
+                labels,
+                start,
+                min(start + per_task, size),
+                random_offset,
+                num_classes,
+            )
+            for start in starts
+        ]
+        for task in tasks:
+            task.result()  # re-raises a worker's exception here
+    return images, labels
 
 
 def learnable_images(
@@ -87,6 +142,41 @@ def learnable_images(
     images = torch.rand(size, *image_size, generator=g)
     sign = (labels.float() * 2 - 1).view(-1, 1, 1, 1)
     return (images + signal * sign * pattern).clamp_(0, 1), labels
+
+
+def as_targets(labels: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Integer labels [N] as float targets [N, 1] on `device`, as BCE wants them."""
+    return labels.float().unsqueeze(1).to(device)
+
+
+def train_test_images(
+    kind: str,
+    n_train: int,
+    n_test: int,
+    image_size: tuple[int, int, int],
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Notebook 05's data: training and test images on `device`, float targets [N, 1].
+
+    kind "fakedata": the seed's FakeData images 0..n_train-1 (2 classes), and the n_test
+    that follow them as the test set; kind "learnable": `learnable_images` from `seed`,
+    the first n_train for training and the rest for testing.
+    """
+    if kind not in ("fakedata", "learnable"):
+        raise ValueError(f"kind must be 'fakedata' or 'learnable', got {kind!r}")
+    if kind == "fakedata":
+        train_x, train_y = fake_images(n_train, image_size, num_classes=2)
+        test_x, test_y = fake_images(n_test, image_size, num_classes=2, random_offset=n_train)
+    else:
+        x, y = learnable_images(n_train + n_test, image_size, seed=seed)
+        train_x, test_x, train_y, test_y = x[:n_train], x[n_train:], y[:n_train], y[n_train:]
+    return (
+        train_x.to(device),
+        as_targets(train_y, device),
+        test_x.to(device),
+        as_targets(test_y, device),
+    )
 
 
 def circles(

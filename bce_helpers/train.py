@@ -1,14 +1,15 @@
-"""Training plumbing: fast in-memory batches in the order a DataLoader would give."""
+"""Training plumbing: batches in a DataLoader's order, the step, its CUDA graph, the run."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from bce_helpers.models import MLP
 
 
 def dataloader_order(n: int) -> torch.Tensor:
@@ -39,29 +40,6 @@ def chance_loss(labels: torch.Tensor) -> float:
     return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-def train_seed_mlp(
-    epoch_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-    epochs: int,
-    lr: float = 1e-4,
-    in_features: int = 28 * 28 * 3,
-) -> list[float]:
-    """Seed 002's loop without its prints: its MLP, BCELoss and Adam, from the current
-    random state; epoch_batches() yields one epoch of (inputs, targets [N, 1]).
-    Returns every batch's loss."""
-    mlp = MLP(in_features=in_features)
-    loss_function = nn.BCELoss()
-    optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
-    history = []
-    for _ in range(epochs):
-        for inputs, targets in epoch_batches():
-            optimizer.zero_grad()
-            loss = loss_function(mlp(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            history.append(loss.detach())  # no .item() per batch: it would sync a GPU
-    return torch.stack(history).tolist()
-
-
 def newton_step_length(
     model: nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor
 ) -> float:
@@ -88,29 +66,49 @@ def newton_step_length(
 
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def training_step(
+    model: nn.Module,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+) -> StepFn:
+    """The seed's step as a function of one batch: zero_grad, forward, loss, backward,
+    optimizer.step. It returns the loss as a tensor: .item() would wait for a GPU."""
+
+    def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
 
 
 def warm_up_then_reset(
     step: StepFn,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
+    batches: Iterable[Batch],
     steps: int = 3,
     stream: torch.cuda.Stream | None = None,
 ) -> None:
-    """Run `steps` training steps (on `stream`, if given), then put the model's weights back
-    and the optimizer's state to that of a fresh Adam (all zeros), in place.
+    """Run `steps` training steps on each batch (on `stream`, if given), then put the
+    model's weights back and the optimizer's state to that of a fresh Adam (all zeros).
 
-    Warm-up makes every lazily created buffer (optimizer state, gradients, library
-    handles) exist before a CUDA graph is recorded; the reset keeps training identical to a
-    run without it. Tensors stay where they are, so a graph recorded afterwards uses them."""
+    Warm-up makes every lazily created thing exist before the clock starts or a CUDA graph
+    is recorded: optimizer state, gradients, library handles, a compiled loss's kernels for
+    each batch shape. The reset is in place (tensors stay where they are, so a graph
+    recorded afterwards uses them) and keeps training identical to a run without it."""
     weights = {name: t.detach().clone() for name, t in model.state_dict().items()}
     if stream is not None:
         stream.wait_stream(torch.cuda.current_stream(stream.device))
     with torch.cuda.stream(stream):  # does nothing for None
-        for _ in range(steps):
-            step(inputs, targets)
+        for inputs, targets in batches:
+            for _ in range(steps):
+                step(inputs, targets)
     if stream is not None:
         torch.cuda.current_stream(stream.device).wait_stream(stream)
     model.load_state_dict(weights)  # copies into the existing tensors
@@ -150,7 +148,7 @@ class CudaGraphStep:
         self.step = step
         self.inputs, self.targets = inputs.clone(), targets.clone()  # the graph's own buffers
         stream = torch.cuda.Stream(inputs.device)
-        warm_up_then_reset(step, model, optimizer, self.inputs, self.targets, stream=stream)
+        warm_up_then_reset(step, model, optimizer, [(self.inputs, self.targets)], stream=stream)
         optimizer.zero_grad(set_to_none=True)  # gradients then live in the graph's memory
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=stream):  # records; computes nothing
@@ -164,3 +162,136 @@ class CudaGraphStep:
         self.targets.copy_(targets)
         self.graph.replay()
         return self.loss.clone()  # the next replay overwrites self.loss
+
+
+LOSSES = ("bce", "bce_with_logits", "fused_bce_with_logits")
+
+
+def criterion_for(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Notebook 05's criterion by name: "bce" (BCELoss on a Sigmoid's output, the seed's),
+    "bce_with_logits" (BCEWithLogitsLoss on logits) or "fused_bce_with_logits" (notebook 07's)."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+    if loss == "fused_bce_with_logits":
+        from bce_helpers.losses import fused_bce_with_logits  # imports the compiler: only if used
+
+        return fused_bce_with_logits
+    return nn.BCELoss() if loss == "bce" else nn.BCEWithLogitsLoss()
+
+
+def adam(model: nn.Module, lr: float, cuda_graph: bool = False) -> torch.optim.Adam:
+    """The seed's optimizer, Adam at learning rate lr; capturable when a CUDA graph records it."""
+    return torch.optim.Adam(model.parameters(), lr=lr, capturable=cuda_graph)
+
+
+@dataclass
+class Training:
+    """What `fit` returns: every batch's loss, and where the time went."""
+
+    losses: list[float]  # one per mini-batch, in order
+    train_seconds: float  # the training steps themselves, from the first to the last loss read
+    compile_seconds: float | None  # warm-up, compilation and graph recording; None if none
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit(
+    model: nn.Module,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    cuda_graph: bool = False,
+    warm_up: bool = False,
+    on_step: Callable[[], object] | None = None,
+    threads: int | None = 1,
+) -> Training:
+    """Notebook 05's training run: Adam on the seed's shuffled mini-batches for `epochs`.
+
+    With cuda_graph=True every full batch replays one recorded step (`CudaGraphStep`). With
+    warm_up=True (for a criterion that compiles itself on first use) or cuda_graph=True, a
+    few steps on batches of each shape run first and are undone (`warm_up_then_reset`); that
+    time is `compile_seconds`, not `train_seconds`. `on_step` is called after every step (a
+    progress bar's update, say). The losses are read from the device once, at the end.
+
+    On the CPU the steps run on `threads` threads (torch's setting is restored afterwards;
+    None keeps it): each operation of a model this small is too short to share among
+    threads, and threads that wait for one another on a busy machine slow a run down many
+    times (the seed's run on the suite's shared 2-core CPU, measured side by side under
+    load: 6-7 s on 1 thread, 70-95 s on 2). The losses were the same on 1 and 2 threads."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if len(images) != len(targets) or len(images) == 0:
+        raise ValueError(
+            f"images and targets must hold the same number (at least 1) of samples, got "
+            f"{len(images)} and {len(targets)}"
+        )
+    if cuda_graph and images.device.type != "cuda":
+        raise ValueError(
+            f"cuda_graph=True needs images on a CUDA device, got device {images.device.type!r}"
+        )
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    with _cpu_threads(threads if images.device.type == "cpu" else None):
+        return _fit(
+            model, criterion, images, targets, epochs, lr, batch_size, cuda_graph, warm_up, on_step
+        )
+
+
+@contextmanager
+def _cpu_threads(threads: int | None) -> Iterator[None]:
+    """torch.set_num_threads(threads) inside the block (None: unchanged), as before after it."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(
+    model: nn.Module,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    cuda_graph: bool,
+    warm_up: bool,
+    on_step: Callable[[], object] | None,
+) -> Training:
+    optimizer = adam(model, lr, cuda_graph)
+    step = training_step(model, criterion, optimizer)
+    compile_seconds = None
+    if warm_up or cuda_graph:
+        start = time.perf_counter()
+        tail = len(images) % batch_size
+        shapes = [min(batch_size, len(images))] + (
+            [tail] if tail and len(images) > batch_size else []
+        )
+        warm_up_then_reset(step, model, optimizer, [(images[:n], targets[:n]) for n in shapes])
+        if cuda_graph:
+            step = CudaGraphStep(step, model, optimizer, images[:batch_size], targets[:batch_size])
+        _synchronize(images.device)
+        compile_seconds = time.perf_counter() - start
+    else:
+        _synchronize(images.device)
+    start = time.perf_counter()
+    losses = []
+    for _ in range(epochs):
+        for inputs, batch_targets in seed_order_batches(images, targets, batch_size):
+            losses.append(step(inputs, batch_targets))
+            if on_step is not None:
+                on_step()
+    values = torch.stack(losses).tolist()  # one transfer (and wait), after training
+    return Training(values, time.perf_counter() - start, compile_seconds)

@@ -1,10 +1,14 @@
 """The whole suite at the test parameter set (`run --quick`), timed, with where time goes.
 
-Prints the wall time of `python -m bce_helpers run --quick --jobs N` (goal: at most 60 s
-on a 2-core machine, kernel start-up included), then splits one notebook's cost into
-kernel start, imports and compute, measured on a kernel of its own. Usage:
+Prints the wall time of `python -m bce_helpers run --quick --jobs N` on the local Dask
+cluster (goal: at most 60 s on a 2-core machine, the cluster's and the kernels' start-up
+included), then splits one notebook's cost into kernel start, imports and compute,
+measured on a kernel of its own. With --sweep, times a sweep of 16 runs of 04 at small
+parameters instead (add --scheduler ADDRESS for an existing cluster). The machine's load
+average is printed before and after: on a shared machine, compare figures taken at
+similar loads. Usage:
 
-    .venv/bin/python benchmarks/bench_suite.py [--jobs 2]
+    .venv/bin/python benchmarks/bench_suite.py [--jobs 2] [--sweep [--scheduler ADDRESS]]
 """
 
 from __future__ import annotations
@@ -42,10 +46,35 @@ def kernel_costs() -> tuple[float, float]:
     return started, imports
 
 
+SWEEP_04 = ["sweep", "04", "-p", "pos_weight", "1", "2", "3", "4", "5", "6", "7", "8"]
+SWEEP_04 += ["-p", "seed", "1", "2", "-p", "steps", "150", "-p", "n_samples", "1000"]
+
+
+def timed_sweep(jobs: int, scheduler: str | None) -> None:
+    """Wall time of 16 runs of 04 at small parameters, with the load around it."""
+    engine = ["--scheduler", scheduler] if scheduler else ["--jobs", str(jobs)]
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "bce_helpers", *SWEEP_04, *engine, "--no-progress"]
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        subprocess.run([*cmd, "--out", out], check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        rows = json.loads((Path(out) / "sweep.json").read_text())
+    where = f"--scheduler {scheduler}" if scheduler else f"local cluster, --jobs {jobs}"
+    print(f"sweep of {len(rows)} runs of 04 ({where}): {wall:.1f} s wall")
+    print(f"  load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sweep", action="store_true", help="16 runs of 04 instead")
+    parser.add_argument("--scheduler", help="with --sweep: an existing Dask cluster")
     args = parser.parse_args()
+    if args.sweep:
+        timed_sweep(args.jobs, args.scheduler)
+        return
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "bce_helpers", "run", "--quick", "--no-progress"]
         cmd += ["--jobs", str(args.jobs), "--out", out]
@@ -56,6 +85,7 @@ def main() -> None:
     kernel, imports = kernel_costs()
     total = sum(r["seconds"] for r in summary)
     print(f"suite at the test parameter set, --jobs {args.jobs}: {wall:.1f} s wall (goal <= 60 s)")
+    print(f"  load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
     print(f"  sum of per-notebook times: {total:.1f} s over {len(summary)} notebooks")
     for r in summary:
         print(f"    {r['run']:<22} {r['seconds']:5.1f} s  {r['status']}")

@@ -39,3 +39,23 @@ def test_cmp_uses_the_tolerances_it_prints(capsys):
 def test_cmp_refuses_a_negative_tolerance():
     with pytest.raises(ValueError, match=r"atol=-1e-06"):
         cmp("bad", torch.tensor(1.0), torch.tensor(1.0), atol=-1e-6)
+
+
+def test_cmp_compares_in_the_dtype_of_ours(capsys):
+    # torch itself refuses to compare a float32 tensor with an int64 or float64 one
+    with pytest.raises(AssertionError, match="dtype"):
+        torch.testing.assert_close(torch.tensor(3.0), torch.as_tensor(3))
+    # cmp casts the reference to ours' dtype first: 0.1 rounds to the same float32 either way
+    cmp("int", torch.tensor(3.0), 3)
+    cmp("float64", torch.tensor([0.1, 0.2]), torch.tensor([0.1, 0.2], dtype=torch.float64), 0, 0)
+    assert capsys.readouterr().out.splitlines() == [
+        "int: 3.000000 vs 3.000000  agree within atol=1e-06, rtol=1e-06",
+        "float64: all 2 values agree exactly",
+    ]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cmp_moves_the_reference_to_the_device_of_ours():
+    with pytest.raises(AssertionError, match="device"):
+        torch.testing.assert_close(torch.ones(2, device="cuda"), torch.ones(2))
+    cmp("cuda", torch.ones(2, device="cuda"), torch.ones(2))

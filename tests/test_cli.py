@@ -1,26 +1,28 @@
-"""`python -m bce_helpers run | sweep | list` end to end, on small parameters (the tests
-that execute notebooks are marked `notebook`; the others run in `make test-fast` too)."""
+"""`python -m bce_helpers run | sweep | list` end to end on a local Dask cluster, on the
+small fixture notebooks of tests/fixtures (one that fails, one slow and interruptible, one
+without parameters); the lessons' parameters are checked, not run (tests marked
+`notebook` execute; the others run in `make test-fast` too)."""
 
 import json
-import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import psutil
 import pytest
-import torch
 
 from bce_helpers.runner import check_parameters, coerce_value, find_notebook, grid, run_name
 
 CLI = [sys.executable, "-m", "bce_helpers"]
-SMALL_04 = ["-p", "steps", "150", "-p", "n_samples", "200"]
+FIXTURES = str(Path(__file__).resolve().parent / "fixtures" / "notebooks")
 
 
-def cli(*args, cwd=None, timeout=300):
+def cli(*args, timeout=300):
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, check=False
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -56,30 +58,6 @@ def test_list_shows_every_notebook_and_its_defaults():
     assert "pos_weight = 3.0" in out.stdout and 'framework = "torch"' in out.stdout
 
 
-@pytest.mark.notebook  # executes notebooks
-def test_run_writes_results_and_reports(tmp_path):
-    out = cli("run", "02", "03", "--quick", "--out", str(tmp_path), "--jobs", "2", "--no-progress")
-    assert out.returncode == 0, out.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [(s["run"], s["status"]) for s in summary] == [
-        ("02_functional_bce", "ok"),
-        ("03_bce_with_logits", "ok"),
-    ]
-    for s in summary:
-        results = json.loads((tmp_path / f"{s['run']}.json").read_text())
-        for key, value in s["numbers"].items():
-            assert results[key] == value
-        assert (tmp_path / f"{s['run']}.html").read_text().startswith("<!DOCTYPE html>")
-    loss = json.loads((tmp_path / "02_functional_bce.json").read_text())["functional_loss"]
-    assert f"functional_loss={loss:.4g}" in (tmp_path / "summary.md").read_text()
-    assert f"functional_loss={loss:.4g}" in out.stdout
-    index = (tmp_path / "index.html").read_text()
-    assert (
-        '<a href="02_functional_bce.html">' in index
-        and '<a href="03_bce_with_logits.html">' in index
-    )
-
-
 def test_unknown_parameter_and_bad_type_fail_before_any_kernel(tmp_path):
     out = cli("run", "04", "-p", "pos_wieght", "3", "--out", str(tmp_path / "a"))
     assert out.returncode == 2
@@ -97,26 +75,60 @@ def test_runs_never_write_into_notebooks():
     assert out.returncode == 2 and "runs never write there" in out.stderr
 
 
-@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
-@pytest.mark.notebook  # executes notebooks
-def test_sweep_with_a_failing_run_among_good_ones(tmp_path):
-    # device="mps" passes the spec but fails in the notebook where there is no MPS
-    args = ["sweep", "04", "-p", "device", "cpu", "mps", *SMALL_04, "--out", str(tmp_path)]
-    out = cli(*args, "--jobs", "2", "--no-progress")
-    assert out.returncode == 1
-    rows = {r["device"]: r for r in json.loads((tmp_path / "sweep.json").read_text())}
-    assert rows["cpu"]["status"] == "ok" and rows["mps"]["status"] == "failed"
-    assert rows["mps"]["error"].startswith("ValueError: parameter device='mps' is not available")
-    good = json.loads(
-        (tmp_path / "04_pos_weight__device=cpu__steps=150__n_samples=200.json").read_text()
+@pytest.mark.notebook  # executes (fixture) notebooks on a local cluster
+def test_run_with_a_failing_notebook_among_good_ones(tmp_path):
+    """01 (parameters, results), 02 (raises), 03 (no parameters cell): exit status 1."""
+    out = cli("run", "--notebooks", FIXTURES, "--out", str(tmp_path), "--jobs", "2")
+    assert out.returncode == 1, out.stderr
+    summary = {s["run"]: s for s in json.loads((tmp_path / "summary.json").read_text())}
+    assert {r: s["status"] for r, s in summary.items()} == {
+        "01_square": "ok",
+        "02_fails": "failed",
+        "03_no_parameters": "ok",
+    }
+    results = json.loads((tmp_path / "01_square.json").read_text())
+    assert results["square"] == 3 * 3 and summary["01_square"]["numbers"] == {
+        "square": 9,
+        "half": 4.5,
+    }
+    assert results["params"] == {"x": 3, "seconds": 0.0, "seed": 0}
+    assert summary["02_fails"]["error"] == "ValueError: boom"
+    assert "FAILED 02_fails: ValueError: boom" in out.stderr
+    assert (
+        "square=9, half=4.5" in out.stdout
+        and "square=9, half=4.5" in (tmp_path / "summary.md").read_text()
     )
-    assert rows["cpu"]["optimal_logit_theory"] == good["optimal_logit_theory"]
-    assert good["optimal_logit_theory"] == pytest.approx(math.log(3 * 0.2 / 0.8))
-    assert "FAILED 04_pos_weight__device=mps" in out.stderr
-    assert len(out.stderr.split("ValueError: parameter device='mps'")) == 2, "one line, once"
-    csv_lines = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("run,status,seconds,device,steps,n_samples,")
-    assert len(csv_lines) == 3 and (tmp_path / "sweep.png").stat().st_size > 0
+    assert (
+        not (tmp_path / "02_fails.json").exists()
+        and not (tmp_path / "03_no_parameters.json").exists()
+    )
+    executed = json.loads((tmp_path / "02_fails.ipynb").read_text())
+    assert "ValueError" in json.dumps(executed["cells"][-1]["outputs"]), "the error is in it"
+    index = (tmp_path / "index.html").read_text()
+    for run in summary:
+        assert f"<a href='{run}.html'>{run}</a>" in index
+        assert (tmp_path / f"{run}.html").read_text().startswith("<!DOCTYPE html>")
+    assert "Kernel is running over TCP" not in out.stderr and "IPKernelApp" not in out.stderr
+    assert "Passed unknown parameter" not in out.stderr
+
+
+@pytest.mark.notebook
+def test_resume_is_keyed_on_the_parameters_recorded_not_the_name(tmp_path):
+    out = cli("run", "01", "--notebooks", FIXTURES, "--out", str(tmp_path), "--jobs", "1")
+    assert out.returncode == 0, out.stderr
+    first = (tmp_path / "01_square.json").stat().st_mtime_ns
+    out = cli("run", "01", "-p", "seed", "9", "--notebooks", FIXTURES, "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "01_square in" in out.stderr and "ran with seed=0: running it again with seed=9" in (
+        out.stderr
+    )
+    (row,) = json.loads((tmp_path / "summary.json").read_text())
+    assert row["status"] == "ok" and row["numbers"]["square"] == 3 * 3 + 9
+    assert json.loads((tmp_path / "01_square.json").read_text())["params"]["seed"] == 9
+    assert (tmp_path / "01_square.json").stat().st_mtime_ns != first
+    out = cli("run", "01", "-p", "seed", "9", "--notebooks", FIXTURES, "--out", str(tmp_path))
+    (row,) = json.loads((tmp_path / "summary.json").read_text())
+    assert out.returncode == 0 and row["status"] == "skipped" and row["numbers"]["square"] == 18
 
 
 def _wait_for(predicate, timeout=120):
@@ -128,49 +140,59 @@ def _wait_for(predicate, timeout=120):
     raise AssertionError("timed out")
 
 
-@pytest.mark.notebook  # executes notebooks
+def _complete(folder: Path) -> list[Path]:
+    return [p for p in folder.glob("[!.]*.ipynb") if p.with_suffix(".json").exists()]
+
+
+@pytest.mark.notebook
 def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
-    args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", "3", *SMALL_04]
-    args += ["--out", str(tmp_path), "--jobs", "1", "--no-progress"]
+    out_dir = tmp_path / "out"
+    args = [*CLI, "sweep", "01", "--notebooks", FIXTURES, "-p", "x", "1", "2", "3"]
+    args += ["-p", "seconds", "1.5", "--out", str(out_dir), "--jobs", "1", "--no-progress"]
     proc = subprocess.Popen(
         args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-
-    def complete():
-        return [p for p in tmp_path.glob("*.json") if p.with_suffix(".ipynb").exists()]
-
-    _wait_for(lambda: len(complete()) >= 1)
-    os.killpg(proc.pid, signal.SIGKILL)
+    _wait_for(lambda: len(_complete(out_dir)) >= 1)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGKILL)  # the client and its local cluster, at once
+    for p in family:  # kernels run in sessions of their own
+        p.kill()
     proc.wait()
-    done = {p.name: p.stat().st_mtime_ns for p in complete()}
+    done = {p.name: p.stat().st_mtime_ns for p in _complete(out_dir)}
     assert 1 <= len(done) < 3
     out = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
-    rows = json.loads((tmp_path / "sweep.json").read_text())
-    statuses = {r["run"] + ".json": r["status"] for r in rows}
+    rows = json.loads((out_dir / "sweep.json").read_text())
+    statuses = {r["run"] + ".ipynb": r["status"] for r in rows}
     for name, mtime in done.items():
-        assert statuses[name] == "skipped" and (tmp_path / name).stat().st_mtime_ns == mtime
+        assert statuses[name] == "skipped" and (out_dir / name).stat().st_mtime_ns == mtime
     assert sorted(statuses.values()).count("ok") == 3 - len(done)
-    assert not list(tmp_path.glob(".*.ipynb")), "no temporary files left"
+    assert [r["square"] for r in rows] == [1, 4, 9]
+    assert not list(out_dir.glob(".*")), "no temporary files left"
 
 
-@pytest.mark.notebook  # executes notebooks
-def test_ctrl_c_stops_and_keeps_no_partial_outputs(tmp_path):
-    args = [*CLI, "sweep", "04", "-p", "pos_weight", "1", "2", "3", *SMALL_04]
-    args += ["--out", str(tmp_path), "--jobs", "1", "--no-progress"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.notebook
+def test_ctrl_c_cancels_stops_the_kernel_and_keeps_no_partial_outputs(tmp_path):
+    out_dir, pid_file = tmp_path / "out", tmp_path / "kernel.pid"
+    args = [*CLI, "sweep", "01", "--notebooks", FIXTURES, "-p", "seconds", "0", "600"]
+    args += ["-p", "pid_path", str(pid_file), "--out", str(out_dir), "--jobs", "1"]
+    proc = subprocess.Popen([*args, "--no-progress"], stderr=subprocess.PIPE, text=True)
 
-    def complete():
-        return [p for p in tmp_path.glob("[!.]*.json") if p.with_suffix(".ipynb").exists()]
+    def slow_kernel():  # the quick run complete (its kernel gone), the slow one's alive
+        if len(_complete(out_dir)) != 1 or not pid_file.exists() or not pid_file.read_text():
+            return None
+        pid = int(pid_file.read_text())
+        return psutil.Process(pid) if psutil.pid_exists(pid) else None
 
-    # one run complete and the next one executing: then interrupt
-    _wait_for(lambda: len(complete()) == 1 and len(list(tmp_path.glob(".*.ipynb"))) == 1)
-    time.sleep(1.0)  # its kernel is up and running cells
+    _wait_for(slow_kernel)
+    kernel = slow_kernel()
+    time.sleep(0.5)  # sleeping in its cell
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "interrupted" in err
-    kept = list(tmp_path.glob("*.json"))
-    assert [p.name for p in kept] == [p.name for p in complete()] and len(kept) == 1
-    assert len(list(tmp_path.glob("*.ipynb"))) == 1, "only the complete run's notebook"
-    assert not list(tmp_path.glob(".*")), "no temporary files left"
+    assert "interrupted: tasks cancelled, kernels stopped" in err
+    kernel.wait(timeout=30)  # the slow run's kernel is gone (psutil raises if it is not)
+    assert not kernel.is_running()
+    (kept,) = _complete(out_dir)
+    assert json.loads(kept.with_suffix(".json").read_text())["params"]["seconds"] == 0.0
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([kept.name, kept.stem + ".json"])

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-import bce_helpers.runner as runner
-from bce_helpers.runner import main
+import bce_suite.engine as engine
+import bce_suite.notebooks as notebooks
+from bce_suite import cli
+from bce_suite.cli import main
 
 
 def refused(capsys, *argv: str) -> str:
@@ -88,8 +90,8 @@ def test_missing_grid_file(tmp_path, capsys):
 def test_the_example_grids_pass_the_checks(tmp_path, monkeypatch):
     """The grids shipped in grids/ are accepted: the check, not the runs."""
     seen = []
-    monkeypatch.setattr(runner, "run_jobs", lambda jobs, *a, **k: seen.extend(jobs) or [])
-    monkeypatch.setattr(runner, "write_sweep_report", lambda *a: None)
+    monkeypatch.setattr(engine, "run_jobs", lambda jobs, *a, **k: seen.extend(jobs) or [])
+    monkeypatch.setattr(cli, "write_sweep_report", lambda *a: None)
     grids = Path(__file__).resolve().parent.parent / "grids"
     for notebook, grid in (("04", "04_pos_weight.yaml"), ("05", "05_lr_batch_size.yaml")):
         assert main(["sweep", notebook, "--grid", str(grids / grid), "--out", str(tmp_path)]) == 0
@@ -100,7 +102,29 @@ def test_an_error_after_the_runs_is_not_reported_as_bad_input(tmp_path, monkeypa
     def broken_report(out_dir, results):
         raise ValueError("disk full while writing the report")
 
-    monkeypatch.setattr(runner, "run_jobs", lambda jobs, *a, **k: [])
-    monkeypatch.setattr(runner, "write_run_report", broken_report)
+    monkeypatch.setattr(engine, "run_jobs", lambda jobs, *a, **k: [])
+    monkeypatch.setattr(cli, "write_run_report", broken_report)
     with pytest.raises(ValueError, match="disk full"):  # a traceback, not "error: ..." and 2
         main(["run", "02", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
+        (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "--jobs sets the local cluster"),
+        (["--notebooks", "tests"], "--notebooks tests: no notebooks ([0-9][0-9]_*.ipynb) there"),
+    ],
+)
+def test_option_refusals(tmp_path, capsys, args, message):
+    line = refused(capsys, "run", "02", *args, "--out", str(tmp_path / "out"))
+    assert message in line and not (tmp_path / "out").exists()
+
+
+def test_refusals_start_no_cluster(tmp_path, capsys, monkeypatch):
+    """Exit status 2 only before any run: the engine is never reached."""
+    monkeypatch.setattr(engine, "run_jobs", lambda *a, **k: pytest.fail("a run started"))
+    monkeypatch.setattr(notebooks, "CHECKOUT", tmp_path)  # as installed from a wheel
+    monkeypatch.chdir(tmp_path)
+    line = refused(capsys, "sweep", "04", "-p", "pos_weight", "1", "2")
+    assert line.startswith("error: no notebooks ([0-9][0-9]_*.ipynb) found; looked in ")

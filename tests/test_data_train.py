@@ -9,21 +9,35 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 from torchvision.datasets import FakeData
 
-from bce_helpers.data import fake_images, imbalanced_blobs, learnable_images
+from bce_helpers.data import (
+    fake_images,
+    imbalanced_blobs,
+    learnable_images,
+    train_test_images,
+)
 from bce_helpers.models import MLP, ConstantLogit
 from bce_helpers.train import (
     CudaGraphStep,
     chance_loss,
+    criterion_for,
+    fit,
     newton_step_length,
     seed_order_batches,
-    train_seed_mlp,
     warm_up_then_reset,
 )
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 @pytest.mark.parametrize(
     ("size", "image_size", "num_classes", "offset"),
-    [(40, (3, 28, 28), 2, 0), (25, (1, 7, 5), 10, 1000), (10, (3, 224, 224), 10, 3)],
+    # (3, 64, 64): 2 images per chunk, 16 per task, so 40 images make 3 tasks for the threads
+    [
+        (40, (3, 28, 28), 2, 0),
+        (25, (1, 7, 5), 10, 1000),
+        (10, (3, 224, 224), 10, 3),
+        (40, (3, 64, 64), 10, 5),
+    ],
 )
 def test_fake_images_equal_torchvision_fakedata(size, image_size, num_classes, offset):
     ds = FakeData(
@@ -36,12 +50,38 @@ def test_fake_images_equal_torchvision_fakedata(size, image_size, num_classes, o
     assert labels.tolist() == [ds[i][1] for i in range(size)]
 
 
-def test_fake_images_leave_the_global_generator_alone():
+def test_fake_images_are_the_same_with_any_number_of_workers():
+    images, labels = fake_images(40, (3, 64, 64), 10, random_offset=7, workers=1)
+    for workers in (2, 3, 8):
+        again, again_labels = fake_images(40, (3, 64, 64), 10, random_offset=7, workers=workers)
+        assert torch.equal(again, images) and torch.equal(again_labels, labels)
+
+
+@pytest.mark.parametrize("size", [4, 40])  # one task; several tasks on worker threads
+def test_fake_images_leave_the_global_generator_alone(size):
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    fake_images(4, (3, 4, 4), 2)
+    fake_images(size, (3, 64, 64), 2, workers=2)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_train_test_images_are_the_seeds_fakedata_then_the_next_images():
+    train_x, train_y, test_x, test_y = train_test_images("fakedata", 30, 12, (1, 6, 6))
+    ds = FakeData(42, (1, 6, 6), 2, transform=transforms.ToTensor())
+    assert torch.equal(torch.cat([train_x, test_x]), torch.stack([ds[i][0] for i in range(42)]))
+    labels = [[float(ds[i][1])] for i in range(42)]
+    assert train_y.tolist() == labels[:30] and test_y.tolist() == labels[30:]
+    assert train_y.dtype == torch.float32
+
+
+def test_train_test_images_learnable_split_one_draw():
+    train_x, train_y, test_x, test_y = train_test_images("learnable", 30, 12, (3, 5, 5), seed=4)
+    x, y = learnable_images(42, (3, 5, 5), seed=4)
+    assert torch.equal(torch.cat([train_x, test_x]), x)
+    assert torch.equal(torch.cat([train_y, test_y]), y.float().unsqueeze(1))
+    with pytest.raises(ValueError, match="kind must be 'fakedata' or 'learnable', got 'mnist'"):
+        train_test_images("mnist", 30, 12, (3, 5, 5))
 
 
 @pytest.mark.parametrize(
@@ -51,6 +91,7 @@ def test_fake_images_leave_the_global_generator_alone():
         (dict(size=4, image_size=(3, 4)), r"image_size must be three positive ints"),
         (dict(size=4, image_size=(2, 4, 4)), "1 or 3 channels"),
         (dict(size=4, num_classes=0), "num_classes must be a positive int, got 0"),
+        (dict(size=4, workers=0), "workers must be a positive int or None, got 0"),
     ],
 )
 def test_fake_images_bad_arguments(kwargs, match):
@@ -111,26 +152,103 @@ def test_seed_order_batches_match_a_shuffling_dataloader(workers):
     assert torch.equal(torch.rand(1), after_loader), "global random state ends the same"
 
 
-def test_fast_path_trains_like_the_seed_dataloader_path():
-    """Same seed, same model, same data: the same loss history, batch by batch."""
-    n = 320
-    dataset = FakeData(n, (3, 8, 8), 2, transform=transforms.ToTensor())
-    loader = DataLoader(dataset, batch_size=32, shuffle=True)
-
-    def seed_batches():
+def seed_loop(loader, epochs, lr, in_features):
+    """Seed 002's loop as it wrote it, minus its prints: every batch's loss."""
+    mlp = MLP(in_features=in_features)
+    loss_function = nn.BCELoss()
+    optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
         for inputs, targets in loader:
-            yield inputs, targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
+            targets = targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
+            optimizer.zero_grad()
+            loss = loss_function(mlp(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
 
-    images, labels = fake_images(n, (3, 8, 8), 2)
-    targets = labels.float().unsqueeze(1)
+
+def test_fit_trains_as_the_seeds_dataloader_loop_bit_for_bit():
+    """Same seed, model, data, batches and optimizer: the same losses, batch by batch."""
+    n, shape = 330, (3, 8, 8)  # 330 = 10 full batches of 32 and a short one of 10
+    dataset = FakeData(n, shape, 2, transform=transforms.ToTensor())
     torch.manual_seed(42)
-    seed_history = train_seed_mlp(seed_batches, epochs=2, lr=1e-3, in_features=3 * 8 * 8)
+    seed_losses = seed_loop(DataLoader(dataset, batch_size=32, shuffle=True), 2, 1e-3, 192)
+    images, targets, _, _ = train_test_images("fakedata", n, 10, shape)
     torch.manual_seed(42)
-    fast_history = train_seed_mlp(
-        lambda: seed_order_batches(images, targets, 32), epochs=2, lr=1e-3, in_features=3 * 8 * 8
-    )
-    assert len(fast_history) == 2 * 10
-    torch.testing.assert_close(fast_history, seed_history, atol=1e-6, rtol=1e-6)
+    record = fit(MLP(in_features=192), criterion_for("bce"), images, targets, 2, 1e-3, 32)
+    assert len(record.losses) == 2 * 11 and record.compile_seconds is None
+    assert record.losses == seed_losses
+    assert record.train_seconds > 0
+
+
+@pytest.mark.parametrize("loss", ["bce", "bce_with_logits"])
+def test_fit_warm_up_is_undone_and_timed_apart(loss):
+    images, targets, _, _ = train_test_images("learnable", 100, 10, (1, 4, 4), seed=1)
+    runs, steps = [], []
+    for warm_up in (False, True):
+        torch.manual_seed(3)
+        model = MLP(in_features=16, sigmoid=loss == "bce")
+        runs.append(
+            fit(
+                model,
+                criterion_for(loss),
+                images,
+                targets,
+                2,
+                1e-2,
+                32,
+                warm_up=warm_up,
+                on_step=lambda: steps.append(1),
+            )
+        )
+    assert runs[1].losses == runs[0].losses and len(runs[0].losses) == 2 * 4
+    assert runs[0].compile_seconds is None and runs[1].compile_seconds > 0
+    assert len(steps) == 2 * 8, "on_step once per timed step, not for warm-up steps"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(epochs=0), "epochs must be a positive int, got 0"),
+        (dict(batch_size=True), "batch_size must be a positive int, got True"),
+        (dict(targets=torch.ones(3, 1)), "same number .* samples, got 8 and 3"),
+        (dict(cuda_graph=True), "cuda_graph=True needs images on a CUDA device, got device 'cpu'"),
+    ],
+)
+def test_fit_refuses_bad_arguments_before_training(kwargs, match):
+    model = MLP(in_features=4)
+    before = [p.detach().clone() for p in model.parameters()]
+    args = dict(images=torch.rand(8, 4), targets=torch.ones(8, 1), epochs=1, lr=0.1, batch_size=4)
+    with pytest.raises(ValueError, match=match):
+        fit(model, nn.BCELoss(), **{**args, **kwargs})
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_fit_threads_do_not_change_the_losses_and_are_restored():
+    images, targets, _, _ = train_test_images("fakedata", 200, 10, (3, 28, 28))
+    before = torch.get_num_threads()
+    runs = []
+    for threads in (1, 2, None):
+        torch.manual_seed(0)
+        runs.append(fit(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=threads))
+        assert torch.get_num_threads() == before
+    assert runs[0].losses == runs[1].losses == runs[2].losses
+    with pytest.raises(ValueError, match="threads must be a positive int or None, got 0"):
+        fit(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=0)
+
+
+def test_criterion_for_names_torchs_losses():
+    logits, targets = torch.randn(6, 1), torch.rand(6, 1)
+    expected = nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    torch.testing.assert_close(criterion_for("bce")(torch.sigmoid(logits), targets), expected)
+    assert torch.equal(criterion_for("bce_with_logits")(logits, targets), expected)
+    from bce_helpers.losses import fused_bce_with_logits  # tested against torch in test_fused
+
+    assert criterion_for("fused_bce_with_logits") is fused_bce_with_logits
+    with pytest.raises(ValueError, match=r"loss must be one of 'bce', .*, got 'mse'"):
+        criterion_for("mse")
 
 
 def test_circles_are_sklearns_and_keras_style_init():
@@ -165,7 +283,7 @@ def adam_run(warm_up: bool) -> tuple[list[float], list[torch.Tensor]]:
         return loss.detach()
 
     if warm_up:
-        warm_up_then_reset(step, model, optimizer, x[:8] * 5, y[:8], steps=3)
+        warm_up_then_reset(step, model, optimizer, [(x[:8] * 5, y[:8]), (x[:3], y[:3])], steps=3)
     losses = [step(x[i : i + 8], y[i : i + 8]).item() for i in (0, 8, 16, 24, 32, 0)]
     return losses, [p.detach().clone() for p in model.parameters()]
 
@@ -209,3 +327,26 @@ def test_newton_step_length_of_the_constant_logit_is_gradient_over_curvature():
     assert (
         newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) == math.inf
     )
+
+
+def graph_and_plain(loss: str) -> tuple[list[float], list[float], float | None]:
+    """The seed's run (scaled down) on CUDA with and without the graph."""
+    images, targets, _, _ = train_test_images("fakedata", 1000, 10, (3, 28, 28), device="cuda")
+    records = []
+    for graph in (True, False):
+        torch.manual_seed(42)
+        model = MLP(sigmoid=loss == "bce").cuda()
+        warm_up = loss == "fused_bce_with_logits"
+        records.append(
+            fit(model, criterion_for(loss), images, targets, 2, 1e-4, 64, graph, warm_up)
+        )
+    return records[0].losses, records[1].losses, records[0].compile_seconds
+
+
+@CUDA
+@pytest.mark.parametrize("loss", ["bce", "bce_with_logits", "fused_bce_with_logits"])
+def test_cuda_graph_trains_as_the_plain_run_up_to_rounding(loss):
+    graph, plain, compile_seconds = graph_and_plain(loss)
+    assert len(graph) == len(plain) == 2 * 16 and compile_seconds > 0
+    spread = torch.tensor(plain).std().item()
+    assert max(abs(a - b) for a, b in zip(graph, plain, strict=True)) < 0.1 * spread

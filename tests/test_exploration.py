@@ -3,10 +3,11 @@
 Every run executes the notebook through papermill. The corners (every parameter at its
 minimum, and every parameter at its maximum; where a combination rule refuses a corner, one
 of the rule's numbers moves just far enough for it to hold) run every time, and with more
-than one draw a mixed corner too (alternate parameters at their minimum and maximum); on top of
-them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 1; the issue's deep
-setting is 40). Sizes are capped (CAPS) so that one run takes seconds; every other bound is
-the spec's own. `BCE_EXPLORE_SEED` changes the draws.
+than one draw a mixed corner too (alternate parameters at their minimum and maximum); on
+top of them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 0, to keep `make
+test` within its time: a deeper search, as the suite's guide asks; the issue's deep setting
+is 40). Sizes are capped (CAPS) so that one run takes seconds; every other bound is the
+spec's own. `BCE_EXPLORE_SEED` changes the draws.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from bce_helpers.runner import declared_parameters, execute, find_notebook
 
 pytestmark = pytest.mark.notebook
 
-DRAWS = int(os.environ.get("BCE_EXPLORE_DRAWS", "1"))
+DRAWS = int(os.environ.get("BCE_EXPLORE_DRAWS", "0"))
 SEED = int(os.environ.get("BCE_EXPLORE_SEED", "0"))
 # Upper bounds for the test only, where the spec's own maximum would take minutes.
 CAPS: dict[str, dict[str, float]] = {

@@ -11,7 +11,13 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bce_helpers.losses import bce, bce_with_logits, log_sigmoid, naive_bce_with_logits
+from bce_helpers.losses import (
+    bce,
+    bce_with_logits,
+    check_bce_args,
+    log_sigmoid,
+    naive_bce_with_logits,
+)
 
 TOL = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float64: dict(atol=1e-12, rtol=1e-12)}
 REDUCTIONS = ["none", "mean", "sum"]
@@ -244,3 +250,69 @@ def test_torch_itself_gives_less_helpful_errors():
         F.binary_cross_entropy_with_logits(P, Y, pos_weight=3.0)
     # and no check at all for logits' targets outside [0, 1]: a negative loss
     assert F.binary_cross_entropy_with_logits(torch.tensor([5.0]), torch.tensor([1.5])) < 0
+
+
+def test_naive_formula_takes_weight_pos_weight_and_reduction_like_torch():
+    """Where sigmoid does not saturate the textbook formula is torch's, options included."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, generator=g, dtype=torch.float64) * 3
+    y = torch.rand(4, 3, generator=g, dtype=torch.float64)
+    w = torch.rand(3, generator=g, dtype=torch.float64) * 2
+    pw = torch.tensor([0.5, 2.0, 7.0], dtype=torch.float64)
+    for reduction in REDUCTIONS:
+        ref = F.binary_cross_entropy_with_logits(x, y, w, pos_weight=pw, reduction=reduction)
+        torch.testing.assert_close(naive_bce_with_logits(x, y, w, pw, reduction), ref)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: bce_with_logits(P, Y.long()),
+            "target must be a floating-point tensor, got a torch.int64 tensor of shape (2, 2)",
+        ),
+        (
+            lambda: bce_with_logits(P, Y, pos_weight=3.0),
+            "pos_weight must be a torch.Tensor, got float 3.0",
+        ),
+        (
+            lambda: bce(P, Y + 0.5),
+            "target must lie in [0, 1] with no NaN, but 2 of its 4 elements do not (first: 1.5)",
+        ),
+        (
+            lambda: bce(P, Y, weight=torch.ones(3)),
+            "weight of shape (3,) does not broadcast to the input's shape (2, 2) (broadcasting "
+            "aligns trailing dimensions: for a per-class [C] tensor on [B, C, H, W] use shape "
+            "[C, 1, 1])",
+        ),
+    ],
+)
+def test_bad_input_message_in_full(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("loss", [bce_with_logits, naive_bce_with_logits])
+def test_logit_losses_check_every_argument(loss):
+    for kwargs, match in [
+        (dict(weight=torch.ones(2, 2, 2)), r"weight of shape \(2, 2, 2\)"),
+        (dict(weight=torch.ones(3)), r"weight of shape \(3,\)"),
+        (dict(pos_weight=torch.ones(3)), r"pos_weight of shape \(3,\)"),
+        (dict(reduction="avg"), r"reduction must be one of .*'avg'"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            loss(P, Y, **kwargs)
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\]"):
+        loss(P, Y * 1.5)
+    # logits are not probabilities: any real value is accepted
+    assert torch.isfinite(loss(P * 4 - 2, Y))
+
+
+def test_check_bce_args_defaults_to_the_mean_and_no_weights():
+    # a call without the optional arguments is a plain, valid BCE call: it passes silently
+    assert check_bce_args(P, Y, probabilities=True) is None
+    with pytest.raises(ValueError, match=r"input \(probabilities\) must lie in \[0, 1\]"):
+        check_bce_args(P * 2, Y, probabilities=True)
+    # without the value check, only types and shapes are looked at
+    assert check_bce_args(P * 2, Y + 5, probabilities=True, check_values=False) is None

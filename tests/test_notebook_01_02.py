@@ -70,3 +70,19 @@ def test_02_says_whether_it_drew_notebook_01s_numbers(tmp_path, rows, cols, same
         assert f"this loss vs notebook 01's: {ex1:.6f} vs {ex1:.6f}" in text
     else:
         assert f"this loss {here:.4f}, notebook 01's {ex1:.4f} with the same seed" in text
+
+
+def test_01_explorer_shows_its_figure_where_no_widget_front_end_runs():
+    """The committed output carries a PNG and the readout beside the widget view, and the
+    HTML export (no widget state: the runner strips it) shows the PNG."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(find_notebook("01"), as_version=4)
+    cell = next(c for c in nb.cells if c.source == "loss_explorer()")
+    (output,) = cell.outputs
+    data = output["data"]
+    assert {"application/vnd.jupyter.widget-view+json", "image/png"} <= set(data)
+    loss, slope = -math.log(0.2), -1 / 0.2  # the defaults: y = 1, w = 1, p = 0.2
+    assert f"at p = 0.20: loss {loss:.4f}, d loss / d p = {slope:.4f}" in data["text/plain"]
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    assert f"data:image/png;base64,{data['image/png'][:40]}" in page.replace("\n", "")

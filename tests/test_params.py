@@ -1,11 +1,21 @@
 """Parameter checking, device choice, seeding and the results JSON."""
 
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
 
-from bce_helpers.params import SPECS, check_params, resolve_device, setup, spec_for
+from bce_helpers.params import (
+    SPECS,
+    Number,
+    available_devices,
+    check_params,
+    resolve_device,
+    setup,
+    spec_for,
+)
 
 
 def defaults_04(**over):
@@ -175,3 +185,123 @@ def test_05_refuses_a_held_out_set_of_fewer_than_10_images():
         check_params("05_mlp_training", params_05(n_samples=100, test_fraction=0.09, log_every=1))
     assert "parameters n_samples=100, test_fraction=0.09 are not allowed together" in str(err.value)
     assert "fewer than 10 images" in str(err.value)
+
+
+def test_unknown_or_missing_alone_is_refused():
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['extra'\], missing \[\]"):
+        check_params("04_pos_weight", defaults_04(extra=1))
+    params = defaults_04()
+    del params["steps"]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \[\], missing \['steps'\]"):
+        check_params("04_pos_weight", params)
+
+
+def test_notebooks_without_combination_rules_pass():
+    # 01 and 03 have no rule on several parameters at once: each value's own rule is all
+    common = dict(seed=0, device="cpu", results_path=None)
+    assert check_params("01_bce_loss", {**common, "n_points": 3})["n_points"] == 3
+    checked = check_params("03_bce_with_logits", {**common, "z_max": 1, "n_points": 5})
+    assert checked["z_max"] == 1.0 and isinstance(checked["z_max"], float)
+
+
+def test_bounds_are_inclusive_except_an_open_low():
+    # "<= 0.5" and ">= 100" admit the bound itself; "> 0" does not
+    checked = check_params("04_pos_weight", defaults_04(positive_fraction=0.5, n_samples=100))
+    assert checked["positive_fraction"] == 0.5 and checked["n_samples"] == 100
+    assert check_params("04_pos_weight", defaults_04(pos_weight=10_000))["pos_weight"] == 1e4
+    with pytest.raises(ValueError, match=r"pos_weight=0.0 is not allowed: expected a number > 0"):
+        check_params("04_pos_weight", defaults_04(pos_weight=0.0))
+
+
+def test_an_integer_parameter_refuses_a_float_in_range():
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(n_samples=4000.0))
+    assert str(err.value) == (
+        "parameter n_samples=4000.0 is not allowed: expected an integer >= 100 and <= 10000000"
+    )
+
+
+def test_number_without_bounds_says_only_its_kind():
+    assert Number().allowed() == "an integer"
+    assert Number(real=True).allowed() == "a number"
+    assert Number(real=True, low=0, low_open=True).allowed() == "a number > 0"
+
+
+def test_results_path_takes_a_non_empty_str_or_path(tmp_path):
+    with pytest.raises(ValueError) as err:
+        check_params("04_pos_weight", defaults_04(results_path=""))
+    assert str(err.value) == (
+        "parameter results_path='' is not allowed: expected None or a file path (str)"
+    )
+    path = tmp_path / "r.json"
+    assert check_params("04_pos_weight", defaults_04(results_path=path))["results_path"] == str(
+        path
+    )
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [
+        (True, True, ["cuda", "mps", "cpu"]),
+        (True, False, ["cuda", "cpu"]),
+        (False, True, ["mps", "cpu"]),
+        (False, False, ["cpu"]),
+    ],
+)
+def test_available_devices_lists_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert available_devices() == expected
+
+
+def test_setup_seeds_python_and_numpy_too():
+    setup("04_pos_weight", **defaults_04(seed=11))
+    drawn = (random.random(), np.random.rand())
+    random.seed(11)
+    np.random.seed(11)
+    assert drawn == (random.random(), np.random.rand())
+
+
+def test_results_record_the_notebook(tmp_path):
+    path = tmp_path / "r.json"
+    setup("04_pos_weight", **defaults_04(results_path=str(path))).save_results(x=1.0)
+    assert json.loads(path.read_text())["notebook"] == "04_pos_weight"
+
+
+COMMON = dict(seed=0, device="cpu", results_path=None)
+
+
+@pytest.mark.parametrize(
+    ("notebook", "ok", "refused", "names"),
+    [
+        # rows * cols <= 10,000,000
+        ("02_functional_bce", dict(rows=10_000, cols=1_000), dict(cols=1_001), "rows=10000"),
+        # 1001 // 2 = 500 points in batches of 50: 10 steps an epoch, 10,000 in 1,000 epochs
+        (
+            "06_circles",
+            dict(framework="torch", n_samples=1_001, noise=0.1, epochs=1_000, batch_size=50, lr=1),
+            dict(epochs=1_001),
+            "epochs=1001, n_samples=1001, batch_size=50",
+        ),
+        # one step an epoch, but epochs * n_samples <= 20,000,000
+        (
+            "06_circles",
+            dict(framework="torch", n_samples=10**6, noise=0, epochs=20, batch_size=10**6, lr=1),
+            dict(epochs=21),
+            "epochs=21, n_samples=1000000",
+        ),
+        # repeats * 2**max_log2_size <= 2**28: at 2**24, up to 16 repeats
+        (
+            "07_bce_at_scale",
+            dict(max_log2_size=24, dtype="float32", repeats=16),
+            dict(repeats=17),
+            "max_log2_size=24, repeats=17",
+        ),
+    ],
+)
+def test_combination_rules_at_their_bounds(notebook, ok, refused, names):
+    assert check_params(notebook, {**COMMON, **ok})
+    with pytest.raises(ValueError) as err:
+        check_params(notebook, {**COMMON, **ok, **refused})
+    assert f"parameters {names}" in str(err.value)
+    assert "are not allowed together" in str(err.value)

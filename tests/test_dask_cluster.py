@@ -1,0 +1,147 @@
+"""A sweep on a real Dask cluster on loopback: a `dask scheduler` and two `dask worker`
+processes (free ports, stopped afterwards), the runner with --scheduler, and one worker
+SIGKILLed mid-sweep: every run completes once, with the numbers of the same sweep run on
+the local default cluster, and the report names the run executed again."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = str(REPO / "tests" / "fixtures" / "notebooks")
+DASK = str(Path(sys.executable).parent / "dask")
+SWEEP = ["sweep", "01", "--notebooks", FIXTURES, "-p", "x", "1", "2", "3", "4"]
+SWEEP += ["-p", "seconds", "3", "--no-progress"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_tree(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal a process and everything it started (kernels have sessions of their own)."""
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(sig)
+    psutil.wait_procs(family, timeout=10)
+    for p in family:
+        if p.is_running():
+            p.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A scheduler and two single-thread workers on 127.0.0.1; (address, worker procs)."""
+    from distributed import Client
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    # the workers import bce_suite: from the checkout here (an install brings it anywhere)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 (closed below)
+    common = {"env": env, "stdout": log, "stderr": subprocess.STDOUT, "cwd": tmp_path}
+    port = address.rsplit(":", 1)[1]
+    procs = [
+        subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
+            **common,
+        )
+    ]
+    worker_args = ["--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"]
+    procs += [
+        subprocess.Popen([DASK, "worker", address, *worker_args, "--name", f"w{i}"], **common)
+        for i in range(2)
+    ]
+    try:
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, procs[1:]
+    finally:
+        for proc in reversed(procs):
+            stop_tree(proc)
+        log.close()
+
+
+def worker_addresses(address: str) -> dict[int, str]:
+    """The cluster's workers: process id -> address."""
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        return {pid: a for a, pid in client.run(os.getpid).items()}
+
+
+def running_kernel(worker: subprocess.Popen) -> bool:
+    """Whether a notebook kernel runs under this `dask worker` process."""
+    try:
+        family = psutil.Process(worker.pid).children(recursive=True)
+        return any("ipykernel" in " ".join(p.cmdline()) for p in family)
+    except psutil.Error:
+        return False
+
+
+def test_a_sweep_survives_a_killed_worker(tmp_path, cluster):
+    address, workers = cluster
+    by_pid = worker_addresses(address)
+    out_dir = tmp_path / "cluster"
+    cmd = [sys.executable, "-m", "bce_helpers", *SWEEP, "--scheduler", address]
+    client = subprocess.Popen(
+        [*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    # mid-sweep: a run complete, and a worker executing another one (its kernel is up)
+    deadline = time.monotonic() + 180
+    while not (list(out_dir.glob("[!.]*.json")) and any(map(running_kernel, workers))):
+        assert time.monotonic() < deadline and client.poll() is None, "no run mid-way"
+        time.sleep(0.1)
+    victim = next(w for w in workers if running_kernel(w))
+    tree = {victim.pid} | {p.pid for p in psutil.Process(victim.pid).children(recursive=True)}
+    (lost,) = [a for pid, a in by_pid.items() if pid in tree]
+    stop_tree(victim, signal.SIGKILL)
+    out, err = client.communicate(timeout=300)
+    assert client.returncode == 0, err
+
+    rows = json.loads((out_dir / "sweep.json").read_text())
+    assert [(r["x"], r["status"]) for r in rows] == [(x, "ok") for x in (1, 2, 3, 4)]
+    names = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".ipynb", ".json"))
+    runs = [f"01_square__x={x}__seconds=3.0" for x in (1, 2, 3, 4)]
+    assert [r["run"] for r in rows] == runs
+    assert names == sorted(
+        [f"{r}.ipynb" for r in runs] + [f"{r}.json" for r in runs] + ["summary.json", "sweep.json"]
+    ), "every run once, nothing else"
+    assert not list(out_dir.glob(".*")), "no temporary files"
+    # the run killed mid-way, and any whose result the dead worker held, not yet fetched
+    summary = json.loads((out_dir / "summary.json").read_text())
+    retried = [r for r in summary if r["retried"]]
+    assert 1 <= len(retried) <= 2 and all(r["lost_workers"] == [lost] for r in retried)
+    assert not any(r["lost_workers"] for r in summary if not r["retried"])
+    index = (out_dir / "index.html").read_text()
+    for r in retried:
+        line = next(line for line in out.splitlines() if line.startswith(r["run"] + " "))
+        assert line.endswith(f"[retried: worker {lost} died before returning it]")
+    assert index.count(f"retried: worker {lost} died before returning it") == len(retried)
+
+    local = tmp_path / "local"
+    done = subprocess.run([*cmd[:-2], "--jobs", "2", "--out", str(local)], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    local_rows = json.loads((local / "sweep.json").read_text())
+    numbers = [{k: r[k] for k in ("run", "x", "square", "half")} for r in rows]
+    assert numbers == [{k: r[k] for k in ("run", "x", "square", "half")} for r in local_rows]
+    assert [r["square"] for r in rows] == [x * x for x in (1, 2, 3, 4)]

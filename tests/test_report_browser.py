@@ -1,0 +1,65 @@
+"""index.html of a sweep opened in headless Chromium (launched as tests/test_jupyterlab.py
+does): every figure loads, every link resolves inside the folder, and the page asks the
+network for nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bce_suite import resume
+from bce_suite.execute import run_task
+from bce_suite.parameters import effective_parameters
+from bce_suite.reports import write_sweep_report
+from bce_suite.runs import Job
+from tests.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
+
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+SQUARE = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "01_square.ipynb"
+
+
+@pytest.fixture
+def sweep_folder(tmp_path):
+    """A two-run sweep of the fixture notebook with a figure each, reported."""
+    text, results = SQUARE.read_text(), []
+    for x in (2, 3):
+        params = {"x": x, "figure": True}
+        job = Job(SQUARE, params, f"01_square__x={x}", effective_parameters(SQUARE, params))
+        results.append(resume.save(tmp_path, job, run_task(text, job.run, params, f"t{x}")))
+    write_sweep_report(tmp_path, ["x"], results)
+    return tmp_path
+
+
+IMAGES = """() => [...document.images].map(i => ({src: i.getAttribute('src'),
+    loaded: i.complete && i.naturalWidth > 0}))"""
+LINKS = "() => [...document.links].map(a => a.getAttribute('href'))"
+
+
+def test_the_report_page_loads_its_figures_and_links(browser, sweep_folder):  # noqa: F811
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith("file://") else outside.append(r.url))
+    page.goto((sweep_folder / "index.html").as_uri())
+    page.wait_for_load_state("load")
+    assert page.title() == "Sweep of 01_square over x"
+    images = page.evaluate(IMAGES)
+    sources = sorted(i["src"] for i in images)
+    assert sources == sorted(
+        ["sweep.png", "figures/01_square__x=2-1.png", "figures/01_square__x=3-1.png"]
+    )
+    assert all(i["loaded"] for i in images), images
+    assert outside == [], "the page needs no network"
+    links = page.evaluate(LINKS)
+    assert set(links) >= {"01_square__x=2.html", "01_square__x=3.html", "sweep.csv"}
+    text = page.inner_text("body")
+    assert "x=2" in text and "square = 4" in text and "square = 9" in text
+    for href in sorted(set(links)):
+        target = sweep_folder / href
+        assert target.is_file() and target.resolve().parent == sweep_folder.resolve(), href
+        if href.endswith(".html"):  # the rendered notebook opens, its figure inline
+            page.goto(target.as_uri())
+            assert page.locator("img").count() >= 1
+            assert "square=" in page.inner_text("body")
+    page.close()

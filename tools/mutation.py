@@ -1,0 +1,157 @@
+"""Mutation testing of bce_helpers modules with mutmut, against the fast unit tests only.
+
+    python tools/mutation.py params checks losses      # one score line per module
+    python tools/mutation.py losses --tests tests/test_losses.py --jobs 1
+
+Each module is mutated in its own copy of the package under build/mutation/<module>/
+(the checkout itself is never touched, so other work can go on beside it), and only its
+unit test files run against each mutant: no notebook, no browser. The score is
+killed / total, where a mutant that makes the tests time out counts as killed and one no
+test reaches counts as surviving. Every survivor is printed as a diff.
+Exit status 1 if a module scores below --min-score (default 0: report only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutation"
+
+# The fast unit tests that check each module; other modules: tests/test_<module>.py.
+TESTS = {
+    "data": ["tests/test_data_train.py"],
+    "train": ["tests/test_data_train.py"],
+}
+# Parts of a module that belong to another one's tests: mutants named so are not counted.
+EXCLUDE = {
+    "losses": ["*.x___getattr____*"],  # the shim that forwards the old import to bce_helpers.fused
+}
+# Never slow layers, whatever the test files hold.
+MARKERS = "not notebook and not browser and not fresh_clone"
+CAUGHT = {"killed", "timeout"}
+RESULT_LINE = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def source_of(module: str) -> str:
+    """The file a module name or path stands for: params -> bce_helpers/params.py."""
+    path = module if module.endswith(".py") else f"bce_helpers/{module}.py"
+    if not (ROOT / path).is_file():
+        raise SystemExit(f"{path} does not exist")
+    return path
+
+
+def test_files(module: str) -> list[str]:
+    """The unit test files run against a module's mutants."""
+    files = TESTS.get(module, [f"tests/test_{Path(module).stem}.py"])
+    missing = [f for f in files if not (ROOT / f).is_file()]
+    if missing:
+        raise SystemExit(f"no unit tests for {module!r}: {missing} not found; pass --tests")
+    return files
+
+
+def packages() -> list[str]:
+    """The repository's top-level Python packages (what the tests import)."""
+    return sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
+
+
+def prepare(module: str, source: str, tests: list[str]) -> Path:
+    """A fresh copy of the packages and the tests, configured to mutate one module."""
+    work = WORK / Path(source).stem
+    shutil.rmtree(work, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "artifacts")
+    for package in packages():
+        shutil.copytree(ROOT / package, work / package, ignore=ignore)
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
+    package = Path(source).parts[0]
+    others = ", ".join(f'"{p}/"' for p in packages() if p != package)
+    args = ", ".join(f'"{a}"' for a in ["-m", MARKERS, "-p", "no:cacheprovider", "-q"])
+    selection = ", ".join(f'"{t}"' for t in tests)
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        f'source_paths = ["{package}"]\n'
+        f'only_mutate = ["{source}"]\n'
+        f"also_copy = [{others}]\n"
+        f"pytest_add_cli_args = [{args}]\n"
+        f"pytest_add_cli_args_test_selection = [{selection}]\n"
+        'process_isolation = "forkserver"\n'  # torch is not fork-safe after it has run
+        "use_git_change_detection = false\n"
+    )
+    (work / "pyproject.toml").write_text(pyproject)
+    return work
+
+
+def mutmut(work: Path, *args: str) -> str:
+    """Run mutmut in the work folder and return its output (also kept in mutmut.log)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=work,
+        check=False,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    with open(work / "mutmut.log", "a") as log:
+        log.write(done.stdout)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"mutmut {' '.join(args)} failed (exit {done.returncode}); see {work / 'mutmut.log'}"
+        )
+    return done.stdout
+
+
+def statuses(work: Path) -> dict[str, str]:
+    """Each mutant's name and verdict."""
+    out = mutmut(work, "results", "--all", "true")
+    return {m[1]: m[2] for m in map(RESULT_LINE.match, out.splitlines()) if m}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Mutate each module in turn, print its score and its survivors."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "modules", nargs="+", help="module names (params) or paths (bce_suite/resume.py)"
+    )
+    parser.add_argument("--tests", nargs="+", help="test files (default: the module's own)")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--exclude", nargs="+", help="mutant name globs not to count")
+    parser.add_argument("--min-score", type=float, default=0.0, help="percent; exit 1 below")
+    args = parser.parse_args(argv)
+    scores = []
+    for module in args.modules:
+        source = source_of(module)
+        tests = args.tests or test_files(module)
+        work = prepare(module, source, tests)
+        print(f"== {module}: mutating {source} against {' '.join(tests)}")
+        started = time.monotonic()
+        mutmut(work, "run", "--max-children", str(args.jobs))
+        print(f"   {time.monotonic() - started:.0f} s; log: {work / 'mutmut.log'}")
+        skip = args.exclude or EXCLUDE.get(module, [])
+        found = {
+            name: status
+            for name, status in statuses(work).items()
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in skip)
+        }
+        survivors = sorted(name for name, status in found.items() if status not in CAUGHT)
+        for name in survivors:
+            print(mutmut(work, "show", name).rstrip())
+        caught = len(found) - len(survivors)
+        score = 100 * caught / len(found) if found else 100.0
+        scores.append((module, caught, len(found), score, survivors))
+    print("\nmutation score (killed / total), fast unit tests only:")
+    for module, caught, total, score, survivors in scores:
+        print(f"  {module:<10} {caught:>4} / {total:<4} {score:5.1f}%  survivors: {len(survivors)}")
+    return 1 if any(s[3] < args.min_score for s in scores) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
