@@ -114,6 +114,7 @@ class Outcome:
     results: str | None  # the results JSON the notebook wrote, None if it wrote none
     error: str = ""
     worker: str = ""
+    page: str | None = None  # the executed notebook as an HTML page, rendered on the worker
 
 
 def run_task(
@@ -145,13 +146,23 @@ def run_task(
             status, error = "failed", error_line(exc)
             if not getattr(exc, "ename", None) and log.exists() and log.read_text().strip():
                 error += f" (kernel log: {log.read_text().strip().splitlines()[-1]})"
+        seconds = time.perf_counter() - start
+        page = None
+        if executed.exists():
+            from bce_suite.reports import html_page
+
+            try:  # here, so the workers render pages in parallel; the client retries a failure
+                page = html_page(executed)
+            except Exception:
+                page = None
         return Outcome(
             status=status,
-            seconds=time.perf_counter() - start,
+            seconds=seconds,
             notebook=executed.read_text() if executed.exists() else None,
             results=results.read_text() if results.exists() else None,
             error=error,
             worker=worker,
+            page=page,
         )
 
 

@@ -49,12 +49,17 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def to_html(executed: Path, target: Path) -> None:
-    """Render an executed notebook as a standalone HTML page."""
+def html_page(executed: Path) -> str:
+    """An executed notebook as a standalone HTML page."""
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-    write_text_atomic(target, body)
+    return body
+
+
+def to_html(executed: Path, target: Path) -> None:
+    """Render an executed notebook as a standalone HTML page, written atomically."""
+    write_text_atomic(target, html_page(executed))
 
 
 def summary_rows(results: list[RunResult]) -> list[dict[str, Any]]:
@@ -75,10 +80,13 @@ def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
 
 
 def render_pages(out_dir: Path, results: list[RunResult]) -> None:
-    """An HTML page beside each executed notebook; one that cannot render warns."""
+    """An HTML page beside each executed notebook that has none newer (a worker rendered
+    most already); one that cannot render warns."""
     for r in results:
-        executed = out_dir / f"{r.run}.ipynb"
-        if executed.exists():
+        executed, page = out_dir / f"{r.run}.ipynb", out_dir / f"{r.run}.html"
+        if not executed.exists():
+            continue
+        if not (page.exists() and page.stat().st_mtime_ns >= executed.stat().st_mtime_ns):
             try:
                 to_html(executed, out_dir / f"{r.run}.html")
             except Exception as exc:  # a page that cannot render must not fail good runs

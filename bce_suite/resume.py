@@ -82,6 +82,8 @@ def save(out_dir: Path, job: Job, outcome: Outcome) -> RunResult:
             "status": outcome.status,
         }
         write_text_atomic(out_dir / f"{job.run}.ipynb", nbformat.writes(nb) + "\n")
+    if outcome.page is not None:  # after the notebook: a page never predates its notebook
+        write_text_atomic(out_dir / f"{job.run}.html", outcome.page)
     return RunResult(
         job.notebook.stem,
         outcome.status,

@@ -117,7 +117,8 @@ def test_resume_is_keyed_on_the_parameters_recorded_not_the_name(tmp_path):
     out = cli("run", "01", "--notebooks", FIXTURES, "--out", str(tmp_path), "--jobs", "1")
     assert out.returncode == 0, out.stderr
     first = (tmp_path / "01_square.json").stat().st_mtime_ns
-    out = cli("run", "01", "-p", "seed", "9", "--notebooks", FIXTURES, "--out", str(tmp_path))
+    again = ["--notebooks", FIXTURES, "--out", str(tmp_path), "--jobs", "1"]
+    out = cli("run", "01", "-p", "seed", "9", *again)
     assert out.returncode == 0, out.stderr
     assert "01_square in" in out.stderr and "ran with seed=0: running it again with seed=9" in (
         out.stderr
@@ -126,7 +127,7 @@ def test_resume_is_keyed_on_the_parameters_recorded_not_the_name(tmp_path):
     assert row["status"] == "ok" and row["numbers"]["square"] == 3 * 3 + 9
     assert json.loads((tmp_path / "01_square.json").read_text())["params"]["seed"] == 9
     assert (tmp_path / "01_square.json").stat().st_mtime_ns != first
-    out = cli("run", "01", "-p", "seed", "9", "--notebooks", FIXTURES, "--out", str(tmp_path))
+    out = cli("run", "01", "-p", "seed", "9", *again)
     (row,) = json.loads((tmp_path / "summary.json").read_text())
     assert out.returncode == 0 and row["status"] == "skipped" and row["numbers"]["square"] == 18
 
@@ -195,4 +196,6 @@ def test_ctrl_c_cancels_stops_the_kernel_and_keeps_no_partial_outputs(tmp_path):
     assert not kernel.is_running()
     (kept,) = _complete(out_dir)
     assert json.loads(kept.with_suffix(".json").read_text())["params"]["seconds"] == 0.0
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted([kept.name, kept.stem + ".json"])
+    # the complete run's notebook, results and page (rendered on the worker), nothing else
+    expected = [kept.name, kept.stem + ".json", kept.stem + ".html"]
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(expected)
