@@ -25,19 +25,24 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write text to a temporary file beside `path`, then rename it into place."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes to a temporary file beside `path`, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically (see write_bytes_atomic)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:

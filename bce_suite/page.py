@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from pathlib import Path
 
 import nbformat
 
-from bce_helpers.results import write_text_atomic
+from bce_helpers.results import write_bytes_atomic, write_text_atomic
 from bce_suite.runs import RunResult
 
 FIGURES = "figures"  # beside index.html: the thumbnails' files
@@ -24,19 +22,6 @@ td.ok, td.skipped { color: #170; } td.failed { color: #b00; font-weight: bold; }
 .note { color: #a60; } .params { font-family: monospace; font-size: 90%; }
 img.thumb { height: 120px; margin: 2px; border: 1px solid #ddd; }
 """
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def extract_figures(executed: Path, out_dir: Path, run: str) -> list[str]:
