@@ -39,6 +39,23 @@ def warn_eager(what: str, exc: BaseException) -> None:
     )
 
 
+def known_options(options: dict[str, Any]) -> dict[str, Any]:
+    """torch.compile's arguments without the inductor options this torch does not know (an
+    older torch lacks some; torch.compile would refuse them at the first call)."""
+    inductor = dict(options.get("options") or {})
+    if inductor:
+        from torch._inductor import config
+
+        for key in list(inductor):
+            owner = config
+            *path, name = key.split(".")
+            for part in path:
+                owner = getattr(owner, part, None)
+            if owner is None or not hasattr(owner, name):
+                del inductor[key]
+    return {**options, "options": inductor} if "options" in options else dict(options)
+
+
 class Compiled:
     """fn under torch.compile, compiled at its first call; fn itself where no compiler works.
 
@@ -62,7 +79,7 @@ class Compiled:
             # a CUDA build on a machine without CUDA logs a warning when inductor starts
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
             try:
-                self._compiled = torch.compile(self.fn, **self.options)
+                self._compiled = torch.compile(self.fn, **known_options(self.options))
             except Exception as exc:  # torch.compile refuses (an unsupported Python)
                 return self._fall_back(exc, args, kwargs)
         try:

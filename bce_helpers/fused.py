@@ -16,7 +16,9 @@ Without a working compiler the formulas run eagerly, with a warning: correct, no
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -37,20 +39,48 @@ ATANH_SERIES = {
 }
 
 
-def log1p_series(t: Tensor) -> Tensor:
+def log1p_series(t: Tensor, two_plus_t: Tensor | None = None) -> Tensor:
     """log1p(t) for t in [0, 1] by a short series in plain arithmetic.
 
     log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3], and atanh(s) = s (1 + z/3 +
     z^2/5 + ...) with z = s^2. No rounded 1 + t is formed, so a small t keeps all its digits.
     Why not torch.log1p: on the CPU, inductor's log1p (a vector library call, accurate to
     about 1 ulp) and even its vector log cost more than the rest of the loss; a few
-    multiplies and adds are cheaper (notebook 07 times all three)."""
-    s = t / (2 + t)
+    multiplies and adds are cheaper (notebook 07 times all three). `two_plus_t`: 2 + t
+    where the caller has it already."""
+    s = t / (2 + t if two_plus_t is None else two_plus_t)
     z = s * s
     series = 0.0
     for c in reversed(ATANH_SERIES.get(t.dtype, ATANH_SERIES[torch.float32])):
         series = (series + c) * z
-    return 2 * s + 2 * s * series
+    twice_s = s + s
+    return twice_s * series + twice_s
+
+
+# Cephes' expf: exp(t) = 2^k exp(f), k = round(t / ln 2), f = t - k ln 2 (ln 2 in two parts,
+# so f keeps its digits), exp(f) = 1 + f + f^2 P(f) with P of degree 5; relative error
+# about 1e-7, as torch's float32 exp.
+EXP_LN2_HIGH, EXP_LN2_LOW = 0.693359375, -2.12194440e-4
+EXP_POLYNOMIAL = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                  1.6666665459e-1, 5.0000001201e-1)  # fmt: skip
+# below exp(-87) the result leaves float32's normal range; it stays there (about 1.6e-38)
+EXP_FLOOR_ARGUMENT = 87.0
+
+
+def exp_neg(a: Tensor) -> Tensor:
+    """exp(-a) for a >= 0 (or NaN). On the CPU in float32: plain multiplies and adds that
+    inductor inlines into the loop (its exp is a vector library call that costs as much as
+    the rest of the loss); elsewhere torch.exp."""
+    if a.dtype != torch.float32 or a.device.type != "cpu":
+        return torch.exp(-a)
+    t = -torch.clamp(a, max=EXP_FLOOR_ARGUMENT)  # NaN stays NaN
+    k = torch.floor(t * (1 / math.log(2)) + 0.5)
+    f = t - k * EXP_LN2_HIGH - k * EXP_LN2_LOW
+    p = EXP_POLYNOMIAL[0] * f + EXP_POLYNOMIAL[1]
+    for c in EXP_POLYNOMIAL[2:]:
+        p = p * f + c
+    two_to_k = ((k.to(torch.int32) + 127) << 23).view(torch.float32)  # the exponent's bits
+    return (p * (f * f) + f + 1) * two_to_k
 
 
 def one_pass(
@@ -63,28 +93,32 @@ def one_pass(
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """Loss, gradient (or None) and a bad-target flag from one read of x and y.
 
-    Per element, with e = exp(-|x|) computed once for both:
-    loss = w [(1 - y) x - (1 + (p_w - 1) y) log sigmoid(x)], log sigmoid(x) = min(x, 0) -
-    log1p(e); gradient = w ((p_w y + 1 - y) sigmoid(x) - p_w y), divided by N for 'mean'.
-    16-bit inputs are computed in float32 and rounded once at the end."""
+    Per element, with e = exp(-|x|) computed once for both and softplus(-x) = max(-x, 0) +
+    log1p(e): loss = w [(1 - y) x + (1 + (p_w - 1) y) softplus(-x)], which is max(x, 0) - x y
+    + log1p(e) without weights; gradient = w ((p_w y + 1 - y) sigmoid(x) - p_w y), divided
+    by N for 'mean'. 16-bit inputs are computed in float32 and rounded once at the end."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     xf, yf = x.to(acc), y.to(acc)
-    e = torch.exp(-xf.abs())
-    log_sig = torch.clamp(xf, max=0) - log1p_series(e)
-    if pos_weight is not None:
-        log_sig = log_sig * (1 + (pos_weight - 1) * yf)
-    loss = (1 - yf) * xf - log_sig
+    abs_x = xf.abs()
+    e = exp_neg(abs_x)
+    one_plus_e = 1 + e
+    log1p_e = log1p_series(e, two_plus_t=1 + one_plus_e)
+    if pos_weight is None:
+        loss = (xf + abs_x) * 0.5 - xf * yf + log1p_e  # (x + |x|) / 2 is max(x, 0), exactly
+    else:
+        softplus = (abs_x - xf) * 0.5 + log1p_e  # max(-x, 0) + log1p(e)
+        loss = (1 - yf) * xf + (1 + (pos_weight - 1) * yf) * softplus
     if weight is not None:
         loss = loss * weight
     if reduction == "mean":
         loss = loss.mean()
     elif reduction == "sum":
         loss = loss.sum()
-    # one comparison pair that is also true for nan (isnan does not vectorise in inductor)
-    bad_target = ~((yf >= 0) & (yf <= 1)).all()
+    # y (1 - y) >= 0 exactly on [0, 1], and is false for NaN: one multiply-add and a compare
+    bad_target = ~((yf - yf * yf) >= 0).all()
     grad = None
     if need_grad:
-        r = 1 / (1 + e)  # one division serves both halves
+        r = 1 / one_plus_e  # sigmoid(|x|); one division serves both signs
         sigmoid = torch.where(xf >= 0, r, e * r)
         if pos_weight is None:
             grad = sigmoid - yf
@@ -119,11 +153,35 @@ def _flat_one_pass(
     return one_pass(x, y, spread(w, n), spread(pw, n), reduction, need_grad)
 
 
+COMPILE_OPTIONS = {
+    # the C++ may do a multiply and an add as one instruction, rounded once
+    "cpp.enable_floating_point_contract_flag": "fast",
+    # the loss's formulas are longer than inductor's default for a value computed inside the
+    # loop that consumes it (50 operations on the CPU): past that, the 'sum' losses were
+    # written to memory and summed in a second pass
+    "realize_cpu_opcount_threshold": 200,
+}
 # 1-D inputs with dynamic sizes: one compiled kernel serves every rank and shape
-_compiled_flat_one_pass = compiled(_flat_one_pass, "fused_bce_with_logits", dynamic=True)
+_compiled_flat_one_pass = compiled(
+    _flat_one_pass, "fused_bce_with_logits", dynamic=True, options=COMPILE_OPTIONS
+)
 # the variants (reduction, dtype, weights or not, gradient or not) are each a compiled
 # graph of the same function: more than dynamo's default limit of 8, all bounded
 RECOMPILE_LIMIT = 64
+
+
+@contextlib.contextmanager
+def compile_settings() -> Iterator[None]:
+    """Dynamo's settings for the compiled pass: a bounded number of graphs, each variant once.
+
+    No "duck sizing" (a weight as long as the input by chance would be a new graph), and the
+    formulas' float constants stay constants in the C++ (dynamic=True would otherwise pass
+    each as a graph input, loaded again for every vector)."""
+    with (
+        torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True),
+        torch.fx.experimental._config.patch(use_duck_shape=False),
+    ):
+        yield
 
 
 def periodic(t: Tensor, shape: torch.Size) -> Periodic | None:
@@ -165,11 +223,7 @@ def _forward(
     if fused_triton.usable(x):
         loss, grad, bad = fused_triton.forward(*flat)
     else:
-        # no "duck sizing": a weight as long as the input by chance is no new graph
-        with (
-            torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT),
-            torch.fx.experimental._config.patch(use_duck_shape=False),
-        ):
+        with compile_settings():
             loss, grad, bad = _compiled_flat_one_pass(*flat)
     if reduction == "none":
         loss = loss.view(x.shape)

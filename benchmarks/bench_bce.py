@@ -19,18 +19,14 @@ torch at every size from 2^18. Usage:
 from __future__ import annotations
 
 import argparse
-import os
+import ctypes
+import ctypes.util
 
-# Before torch allocates: put large CPU tensors on 2 MB pages (torch's own switch), so
-# that page faults on each new 64 MB result do not swamp the arithmetic. Every method
-# allocates its results the same way; set THP_MEM_ALLOC_ENABLE=0 to compare without.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from bce_helpers import fused_triton  # noqa: E402
-from bce_helpers.bench import (  # noqa: E402
+from bce_helpers import fused_triton
+from bce_helpers.bench import (
     ELEMENT_READS_WRITES,
     METHODS,
     bce_timings,
@@ -40,7 +36,25 @@ from bce_helpers.bench import (  # noqa: E402
     gbps,
     warm_memory,
 )
-from bce_helpers.compiler import compile_enabled  # noqa: E402
+from bce_helpers.compiler import compile_enabled
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> str:
+    """Have glibc's malloc keep freed memory for the next allocation, as jemalloc and
+    tcmalloc do (and torch's CUDA allocator): say what the allocator does.
+
+    By default each CPU tensor of 64 MB gets fresh pages from the kernel, and page faults
+    that zero them cost as much as a BCE pass: the arithmetic would be lost in them. Every
+    method's results are allocated the same way."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None or not (mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
+        return "the system's malloc, unchanged (no glibc mallopt here)"
+    return "glibc malloc keeping freed memory for reuse (mallopt; --system-malloc: unchanged)"
 
 
 def check_methods(dtype: torch.dtype, device: torch.device) -> None:
@@ -91,6 +105,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per method")
     parser.add_argument("--runs", type=int, default=1, help="measure the largest size N times")
+    parser.add_argument("--system-malloc", action="store_true", help="leave the allocator as it is")
     args = parser.parse_args()
     for name, value, low, high in (("--log2-sizes", min(args.log2_sizes), 1, 31),
                                    ("--log2-sizes", max(args.log2_sizes), 1, 31),
@@ -98,12 +113,13 @@ def main() -> None:
                                    ("--runs", args.runs, 1, 100)):  # fmt: skip
         if not low <= value <= high:
             parser.error(f"{name} {value} is not allowed: expected {low} to {high}")
+    allocator = "the system's malloc, unchanged" if args.system_malloc else keep_freed_memory()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     largest = max(args.log2_sizes)
     print(f"torch {torch.__version__}, {device}, {args.dtype}, reduction 'mean'")
     kernel = "Triton kernel" if fused_triton.usable(torch.empty(0, device=device)) else "inductor"
-    print(f"fused path: {kernel}; torch.compile in use: {compile_enabled()}; "
-          f"THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}")  # fmt: skip
+    print(f"fused path: {kernel}; torch.compile in use: {compile_enabled()}")
+    print(f"CPU allocations: {allocator}")
     warm_memory(device)  # first touches of a VM's memory are slow: not what we measure
     check_methods(dtype, device)
     element_size = torch.empty((), dtype=dtype).element_size()

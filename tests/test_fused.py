@@ -3,6 +3,7 @@ input, bounded compiles, the Triton kernel (under Triton's interpreter) and the 
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -247,6 +248,49 @@ def test_log1p_series_matches_log1p_on_the_unit_interval(dtype, rtol):
     rel = (fused.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-300)
     assert rel.max().item() <= rtol
     assert fused.log1p_series(torch.zeros(3, dtype=dtype)).eq(0).all()
+
+
+def test_inductor_options_this_torch_lacks_are_left_out():
+    options = {"cpp.enable_floating_point_contract_flag": "fast", "no_such": 1, "cpp.no_such": 2}
+    got = compiler.known_options({"dynamic": True, "options": options})
+    assert got == {"dynamic": True, "options": {"cpp.enable_floating_point_contract_flag": "fast"}}
+    assert compiler.known_options({"dynamic": True}) == {"dynamic": True}
+
+
+def test_exp_neg_matches_exp_and_stays_finite():
+    a = torch.cat([torch.linspace(0, 87, 2**20, dtype=torch.float64), torch.logspace(-30, 0, 10**4)])
+    a = a.float()
+    exact = torch.exp(-a.double())  # of the same float32 inputs
+    rel = (fused.exp_neg(a).double() - exact).abs() / exact
+    assert rel.max().item() <= 1.5e-7  # torch's own float32 exp: 6.3e-8 on these points
+    # past exp(-87) it stays at its floor, about 1.6e-38: no 2^k out of range, no inf
+    far = fused.exp_neg(torch.tensor([87.0, 100.0, 1e30, float("inf")]))
+    assert far.eq(far[0]).all() and 1.6e-38 < far[0].item() < 1.7e-38
+    assert fused.exp_neg(torch.tensor(float("nan"))).isnan()
+    assert fused.exp_neg(torch.tensor([0.0])).item() == 1.0
+    # float64 and other devices: torch.exp itself
+    d = torch.tensor([0.5, 800.0], dtype=torch.float64)
+    assert torch.equal(fused.exp_neg(d), torch.exp(-d))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_compiled_pass_is_one_loop_over_memory(reduction):
+    from torch._inductor.utils import run_and_get_code
+
+    fresh = torch.compile(fused._flat_one_pass, dynamic=True, options=fused.COMPILE_OPTIONS)
+    x, y = torch.randn(2**16 + 3), torch.rand(2**16 + 3)  # past inductor's threads threshold
+    with fused.compile_settings():
+        (loss, grad, bad), codes = run_and_get_code(fresh, x, y, None, None, reduction, True)
+    # one C++ loop over the elements reads x and y and writes the gradient (and the losses
+    # for 'none'); a second would read memory again, as the 'sum' loss did before
+    # COMPILE_OPTIONS raised inductor's limit on formulas computed inside their consumer
+    assert len(re.findall(r"for\s*\(int64_t x0\b", "".join(codes))) == 1
+    ref_x = x.clone().requires_grad_()
+    ref = F.binary_cross_entropy_with_logits(ref_x, y, reduction=reduction)
+    ref.backward(torch.ones_like(ref))
+    torch.testing.assert_close(loss, ref.detach())
+    torch.testing.assert_close(grad, ref_x.grad)
+    assert not bad
 
 
 # ------------------------------------------------------------------ the Triton kernel
