@@ -138,10 +138,5 @@ def test_a_sweep_survives_a_killed_worker(tmp_path, cluster):
         assert line.endswith(f"[retried: worker {lost} died before returning it]")
     assert index.count(f"retried: worker {lost} died before returning it") == len(retried)
 
-    local = tmp_path / "local"
-    done = subprocess.run([*cmd[:-2], "--jobs", "2", "--out", str(local)], capture_output=True)
-    assert done.returncode == 0, done.stderr
-    local_rows = json.loads((local / "sweep.json").read_text())
-    numbers = [{k: r[k] for k in ("run", "x", "square", "half")} for r in rows]
-    assert numbers == [{k: r[k] for k in ("run", "x", "square", "half")} for r in local_rows]
-    assert [r["square"] for r in rows] == [x * x for x in (1, 2, 3, 4)]
+    # the fixture's own numbers, by hand: the retried runs computed them as a first run would
+    assert [(r["square"], r["half"]) for r in rows] == [(x * x, x * x / 2) for x in (1, 2, 3, 4)]
