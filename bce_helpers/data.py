@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -52,7 +52,6 @@ def _check_image_args(size: int, image_size: tuple[int, int, int], num_classes: 
 # intra-op grain size (32,768 values; at least one): the buffer stays in cache, and for
 # images of up to that size no op is large enough to start threads of its own inside a worker.
 _GRAIN = 32_768
-_ROWS_PER_TASK = 8  # chunks of rows per task handed to a worker thread
 
 
 def _draw_images(
@@ -60,22 +59,27 @@ def _draw_images(
 ) -> None:
     """Fill images[start:stop] and labels[start:stop] as FakeData + ToTensor would."""
     g = torch.Generator()
+    seed, normal_, random_ = g.manual_seed, torch.Tensor.normal_, torch.Tensor.random_
     flat = images.view(len(images), -1)
     rows = max(1, _GRAIN // flat.shape[1])
     noise = torch.empty(min(rows, stop - start), flat.shape[1])  # reused: stays in cache
+    noise_rows = noise.unbind(0)
+    as_int = torch.empty(noise.shape, dtype=torch.int32)
     as_bytes = torch.empty(noise.shape, dtype=torch.uint8)
     for first in range(start, stop, rows):
         last = min(first + rows, stop)
         n = last - first
-        for i, row, label in zip(
-            range(first, last), noise[:n].unbind(0), labels[first:last].unbind(0), strict=True
-        ):
-            g.manual_seed(i + offset)  # FakeData: torch.manual_seed(index + random_offset)
-            row.normal_(generator=g)  # what torch.randn does to the tensor it makes
-            label.random_(0, classes, generator=g)  # and torch.randint(0, classes, (1,))
-        # ToPILImage: mul(255) then a cast to uint8 (truncates, wraps negatives); ToTensor:
-        # to float32, / 255 (the division of a uint8 tensor by 255 computes in float32)
-        as_bytes[:n].copy_(noise[:n].mul_(255))
+        i = first + offset
+        for row, label in zip(noise_rows[:n], labels[first:last].unbind(0), strict=True):
+            seed(i)  # FakeData: torch.manual_seed(index + random_offset)
+            normal_(row, generator=g)  # what torch.randn does to the tensor it makes
+            random_(label, 0, classes, generator=g)  # and torch.randint(0, classes, (1,))
+            i += 1
+        # ToPILImage: mul(255) then a cast to uint8, which torch makes through int64 (truncates,
+        # wraps negatives); through int32 it is the same (|255 z| < 1,500 for any z normal_
+        # draws) and about 4x faster. ToTensor: to float32, / 255 (computed in float32)
+        as_int[:n].copy_(noise[:n].mul_(255))
+        as_bytes[:n].copy_(as_int[:n])
         torch.div(as_bytes[:n], 255, out=flat[first:last])
 
 
@@ -101,23 +105,15 @@ def fake_images(
         raise ValueError(f"workers must be a positive int or None, got {workers!r}")
     images = torch.empty(size, *image_size)
     labels = torch.empty(size, dtype=torch.long)
-    per_task = max(1, _GRAIN // math.prod(image_size)) * _ROWS_PER_TASK
-    starts = range(0, size, per_task)
-    if workers == 1 or len(starts) == 1:
+    workers = min(workers, size)
+    bounds = [size * k // workers for k in range(workers + 1)]  # one block per worker
+    if workers == 1:
         _draw_images(images, labels, 0, size, random_offset, num_classes)
         return images, labels
-    with ThreadPoolExecutor(min(workers, len(starts))) as pool:  # torch ops release the GIL
+    with ThreadPoolExecutor(workers) as pool:  # torch ops release the GIL
         tasks = [
-            pool.submit(
-                _draw_images,
-                images,
-                labels,
-                start,
-                min(start + per_task, size),
-                random_offset,
-                num_classes,
-            )
-            for start in starts
+            pool.submit(_draw_images, images, labels, start, stop, random_offset, num_classes)
+            for start, stop in itertools.pairwise(bounds)
         ]
         for task in tasks:
             task.result()  # re-raises a worker's exception here

@@ -8,7 +8,8 @@ Both train the seed's MLP (2352 -> 64 -> 32 -> 1, Adam lr 1e-4, batch 64, 3 epoc
   GPU, as a user of the seed would;
 - notebook 05's path, through the very functions the notebook calls: `train_test_images`
   (the training images and the held-out ones, as the notebook's `data_seconds` counts
-  them), `criterion_for`, and `fit` (the seed's batches, the step, the CUDA graph).
+  them), `criterion_for`, and `fit` (the seed's batches, the step, the CUDA graph, and
+  its default fused Adam: the notebook checks its losses against the plain Adam's).
   `fit` warms up and records before its clock starts: that time is printed on its own.
 
 Each figure is the fastest of --repeats runs, the contenders taking turns, so that a busy

@@ -176,11 +176,42 @@ def test_fit_trains_as_the_seeds_dataloader_loop_bit_for_bit():
     torch.manual_seed(42)
     seed_losses = seed_loop(DataLoader(dataset, batch_size=32, shuffle=True), 2, 1e-3, 192)
     images, targets, _, _ = train_test_images("fakedata", n, 10, shape)
-    torch.manual_seed(42)
-    record = fit(MLP(in_features=192), criterion_for("bce"), images, targets, 2, 1e-3, 32)
-    assert len(record.losses) == 2 * 11 and record.compile_seconds is None
-    assert record.losses == seed_losses
-    assert record.train_seconds > 0
+    records = {}
+    for fused in (False, True):
+        torch.manual_seed(42)
+        model = MLP(in_features=192)
+        records[fused] = fit(
+            model, criterion_for("bce"), images, targets, 2, 1e-3, 32, fused_adam=fused
+        )
+    plain, fused = records[False], records[True]
+    assert len(plain.losses) == 2 * 11 and plain.compile_seconds is None
+    assert plain.losses == seed_losses and not plain.fused_adam
+    # fused Adam (torch >= 2.4 on the CPU): the same update, rounded differently
+    assert fused.fused_adam
+    assert max(abs(a - b) for a, b in zip(fused.losses, seed_losses, strict=True)) < 1e-5
+
+
+def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypatch):
+    made = []
+
+    class OldTorchAdam(torch.optim.Adam):  # torch before 2.4 on the CPU
+        def __init__(self, params, fused=None, **kwargs):
+            made.append(fused)
+            if fused:
+                raise RuntimeError(
+                    "`fused=True` requires all the params to be ... supported devices"
+                )
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", OldTorchAdam)
+    images, targets = torch.rand(8, 4), torch.ones(8, 1)
+    torch.manual_seed(0)
+    record = fit(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4)
+    assert made == [True, None] and not record.fused_adam
+    monkeypatch.undo()
+    torch.manual_seed(0)
+    plain = fit(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4, fused_adam=False)
+    assert record.losses == plain.losses
 
 
 @pytest.mark.parametrize("loss", ["bce", "bce_with_logits"])
