@@ -27,8 +27,8 @@ WORK = ROOT / "build" / "mutation"
 
 # The fast unit tests that check each module; other modules: tests/test_<module>.py.
 TESTS = {
-    "data": ["tests/test_data_train.py"],
-    "train": ["tests/test_data_train.py"],
+    "data": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
+    "train": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
 }
 # Parts of a module that belong to another one's tests: mutants named so are not counted.
 EXCLUDE = {
