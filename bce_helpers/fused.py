@@ -90,13 +90,16 @@ def one_pass(
     pos_weight: Tensor | None,
     reduction: str,
     need_grad: bool,
+    grad_scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """Loss, gradient (or None) and a bad-target flag from one read of x and y.
 
     Per element, with e = exp(-|x|) computed once for both and softplus(-x) = max(-x, 0) +
     log1p(e): loss = w [(1 - y) x + (1 + (p_w - 1) y) softplus(-x)], which is max(x, 0) - x y
     + log1p(e) without weights; gradient = w ((p_w y + 1 - y) sigmoid(x) - p_w y), divided
-    by N for 'mean'. 16-bit inputs are computed in float32 and rounded once at the end."""
+    by N for 'mean'. 16-bit inputs are computed in float32 and rounded once at the end.
+    grad_scale: 1/N for 'mean' as a 0-d tensor of the computing dtype, where the caller has
+    it (inside a compiled loop over dynamic sizes, 1/N would be a division per vector)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     xf, yf = x.to(acc), y.to(acc)
     abs_x = xf.abs()
@@ -127,8 +130,8 @@ def one_pass(
             grad = (positive + 1 - yf) * sigmoid - positive
         if weight is not None:
             grad = grad * weight
-        if reduction == "mean":
-            grad = grad * (1 / x.numel())  # a multiply per element, not a division
+        if reduction == "mean":  # a multiply per element, not a division
+            grad = grad * (1 / x.numel() if grad_scale is None else grad_scale)
         grad = grad.to(x.dtype)
     return loss.to(x.dtype), grad, bad_target
 
@@ -148,9 +151,10 @@ def _flat_one_pass(
     pw: Periodic | None,
     reduction: str,
     need_grad: bool,
+    grad_scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     n = x.numel()
-    return one_pass(x, y, spread(w, n), spread(pw, n), reduction, need_grad)
+    return one_pass(x, y, spread(w, n), spread(pw, n), reduction, need_grad, grad_scale)
 
 
 COMPILE_OPTIONS = {
@@ -223,8 +227,12 @@ def _forward(
     if fused_triton.usable(x):
         loss, grad, bad = fused_triton.forward(*flat)
     else:
+        grad_scale = None
+        if need_grad and reduction == "mean":
+            acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+            grad_scale = torch.full((), 1 / x.numel(), dtype=acc, device=x.device)
         with compile_settings():
-            loss, grad, bad = _compiled_flat_one_pass(*flat)
+            loss, grad, bad = _compiled_flat_one_pass(*flat, grad_scale)
     if reduction == "none":
         loss = loss.view(x.shape)
     return loss, None if grad is None else grad.view(x.shape), bad

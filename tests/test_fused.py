@@ -279,12 +279,15 @@ def test_compiled_pass_is_one_loop_over_memory(reduction):
 
     fresh = torch.compile(fused._flat_one_pass, dynamic=True, options=fused.COMPILE_OPTIONS)
     x, y = torch.randn(2**16 + 3), torch.rand(2**16 + 3)  # past inductor's threads threshold
+    scale = torch.full((), 1 / x.numel()) if reduction == "mean" else None  # as _forward does
     with fused.compile_settings():
-        (loss, grad, bad), codes = run_and_get_code(fresh, x, y, None, None, reduction, True)
+        (loss, grad, bad), codes = run_and_get_code(fresh, x, y, None, None, reduction, True, scale)
     # one C++ loop over the elements reads x and y and writes the gradient (and the losses
     # for 'none'); a second would read memory again, as the 'sum' loss did before
     # COMPILE_OPTIONS raised inductor's limit on formulas computed inside their consumer
     assert len(re.findall(r"for\s*\(int64_t x0\b", "".join(codes))) == 1
+    # 1/N comes in as a tensor: without it the loop divided by the size for every vector
+    assert "/ static_cast<double>(ks" not in "".join(codes)
     ref_x = x.clone().requires_grad_()
     ref = F.binary_cross_entropy_with_logits(ref_x, y, reduction=reduction)
     ref.backward(torch.ones_like(ref))
