@@ -3,11 +3,14 @@ small fixture notebooks of tests/fixtures (one that fails, one slow and interrup
 without parameters); the lessons' parameters are checked, not run (tests marked
 `notebook` execute; the others run in `make test-fast` too)."""
 
+import contextlib
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -172,25 +175,31 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     assert not list(out_dir.glob(".*")), "no temporary files left"
 
 
-@pytest.mark.notebook
-def test_ctrl_c_cancels_stops_the_kernel_and_keeps_no_partial_outputs(tmp_path):
-    out_dir, pid_file = tmp_path / "out", tmp_path / "kernel.pid"
+def _slow_sweep(out_dir: Path, pid_file: Path) -> list[str]:
+    """A sweep of the fixture's slow notebook: a quick run, then one asleep for 600 s."""
     args = [*CLI, "sweep", "01", "--notebooks", FIXTURES, "-p", "seconds", "0", "600"]
-    args += ["-p", "pid_path", str(pid_file), "--out", str(out_dir), "--jobs", "1"]
-    proc = subprocess.Popen([*args, "--no-progress"], stderr=subprocess.PIPE, text=True)
+    return args + ["-p", "pid_path", str(pid_file), "--out", str(out_dir), "--jobs", "1"]
 
-    def slow_kernel():  # the quick run complete (its kernel gone), the slow one's alive
+
+def _slow_kernel(out_dir: Path, pid_file: Path) -> psutil.Process:
+    """Wait until the quick run is complete (its kernel gone) and the slow one's kernel is
+    asleep in its cell; return that kernel."""
+
+    def kernel():
         if len(_complete(out_dir)) != 1 or not pid_file.exists() or not pid_file.read_text():
             return None
         pid = int(pid_file.read_text())
         return psutil.Process(pid) if psutil.pid_exists(pid) else None
 
-    _wait_for(slow_kernel)
-    kernel = slow_kernel()
+    _wait_for(kernel)
+    found = kernel()
     time.sleep(0.5)  # sleeping in its cell
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    return found
+
+
+def _assert_stopped_cleanly(exit_code: int, err: str, kernel: psutil.Process, out_dir: Path):
+    """Exit 130, the slow run's kernel stopped, only the complete run's files kept."""
+    assert exit_code == 130, err
     assert "interrupted: tasks cancelled, kernels stopped" in err
     kernel.wait(timeout=30)  # the slow run's kernel is gone (psutil raises if it is not)
     assert not kernel.is_running()
@@ -199,3 +208,55 @@ def test_ctrl_c_cancels_stops_the_kernel_and_keeps_no_partial_outputs(tmp_path):
     # the complete run's notebook, results and page (rendered on the worker), nothing else
     expected = [kept.name, kept.stem + ".json", kept.stem + ".html"]
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(expected)
+
+
+@pytest.mark.notebook
+def test_ctrl_c_cancels_stops_the_kernel_and_keeps_no_partial_outputs(tmp_path):
+    out_dir, pid_file = tmp_path / "out", tmp_path / "kernel.pid"
+    args = [*_slow_sweep(out_dir, pid_file), "--no-progress"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    kernel = _slow_kernel(out_dir, pid_file)
+    proc.send_signal(signal.SIGINT)  # to the command alone
+    _, err = proc.communicate(timeout=60)
+    _assert_stopped_cleanly(proc.returncode, err, kernel, out_dir)
+
+
+@pytest.mark.notebook
+def test_ctrl_c_typed_in_a_terminal_stops_the_sweep_as_cleanly(tmp_path):
+    """A terminal sends Ctrl-C's SIGINT to its whole foreground process group: the command
+    and the local cluster's worker processes at once (kernels run in sessions of their own).
+    Here the command runs in a pseudo-terminal and gets Ctrl-C typed, with the progress bar."""
+    out_dir, pid_file = tmp_path / "out", tmp_path / "kernel.pid"
+    args = _slow_sweep(out_dir, pid_file)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the command, with the pseudo-terminal as its terminal
+        os.execv(args[0], args)
+    output: list[bytes] = []
+
+    def read_terminal():
+        with contextlib.suppress(OSError):  # EIO once the command has exited
+            while chunk := os.read(terminal, 4096):
+                output.append(chunk)
+
+    exit_code: list[int] = []
+
+    def exited():
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            exit_code.append(os.waitstatus_to_exitcode(status))
+        return exit_code
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        kernel = _slow_kernel(out_dir, pid_file)
+        os.write(terminal, b"\x03")  # Ctrl-C, as typed
+        _wait_for(exited, timeout=60)
+    except BaseException:
+        if not exit_code:
+            os.kill(pid, signal.SIGKILL)
+        raise
+    reader.join(timeout=10)
+    os.close(terminal)
+    text = b"".join(output).decode(errors="replace")
+    _assert_stopped_cleanly(exit_code[0], text, kernel, out_dir)
