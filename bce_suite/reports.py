@@ -50,10 +50,10 @@ def format_table(results: list[RunResult]) -> str:
 
 
 def html_page(executed: Path) -> str:
-    """An executed notebook as a standalone HTML page."""
-    from nbconvert import HTMLExporter
+    """An executed notebook as a standalone HTML page that needs no network."""
+    from bce_suite.offline_html import OfflineHTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = OfflineHTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     return body
 
 

@@ -1,6 +1,6 @@
 """index.html of a sweep opened in headless Chromium (launched as tests/test_jupyterlab.py
-does): every figure loads, every link resolves inside the folder, and the page asks the
-network for nothing."""
+does): every figure loads, every link resolves inside the folder, and neither the page nor
+the rendered notebooks it links to ask the network for anything."""
 
 from __future__ import annotations
 
@@ -60,6 +60,11 @@ def test_the_report_page_loads_its_figures_and_links(browser, sweep_folder):  # 
         assert target.is_file() and target.resolve().parent == sweep_folder.resolve(), href
         if href.endswith(".html"):  # the rendered notebook opens, its figure inline
             page.goto(target.as_uri())
+            page.wait_for_load_state("load")
             assert page.locator("img").count() >= 1
             assert "square=" in page.inner_text("body")
+            # its math drawn by the browser from MathML, x^2 as a superscript
+            assert page.locator("math msup").count() == 1
+            assert page.locator("math msup").text_content() == "x2"
+    assert outside == [], "neither the page nor the rendered notebooks need the network"
     page.close()
