@@ -2,6 +2,8 @@
 
 The notebooks run at the test parameter set (the runner's --quick; papermill injects them
 after the parameters cell): this layer proves the UI, nbval proves the committed outputs.
+Where a notebook has an explorer, its check (tests/explorer_checks.py) runs on the same
+page once the notebook has run.
 
 Needs Debian's chromium (/usr/bin/chromium) and Python's playwright; `.ci/run` installs
 chromium. Screenshots are saved to tests/artifacts/.
@@ -24,6 +26,7 @@ import pytest
 from papermill.parameterize import parameterize_notebook
 
 from bce_helpers.runner import NOTEBOOK_DIR, QUICK_PARAMS, all_notebooks
+from tests.explorer_checks import EXPLORER_CHECKS
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -205,6 +208,8 @@ def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
         page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}.png"), full_page=True)
         with urllib.request.urlopen(f"{url}/api/contents/{notebook}?content=1&token={token}") as r:
             saved = json.load(r)["content"]
+        if explorer_check := EXPLORER_CHECKS.get(notebook):
+            explorer_check(page)  # its explorer, moved as a learner would, on this very page
     finally:
         page.close()
     code = [c for c in saved["cells"] if c["cell_type"] == "code"]
