@@ -94,7 +94,7 @@ def render_pages(out_dir: Path, results: list[RunResult]) -> None:
 
 
 def write_sweep_report(out_dir: Path, swept: list[str], results: list[RunResult]) -> None:
-    """sweep.csv and sweep.json, sweep.png (each headline number against each parameter),
+    """sweep.csv and sweep.json, sweep.png (each headline number against each parameter that varies),
     and the pages of a run report with the sweep's table and figure on index.html."""
     from bce_suite.page import write_index
 
@@ -121,19 +121,21 @@ def write_sweep_report(out_dir: Path, swept: list[str], results: list[RunResult]
 
 
 def plot_sweep(path: Path, swept: list[str], metrics: list[str], results: list[RunResult]) -> None:
-    """One panel per (number, parameter); one line per setting of the other parameters."""
+    """One panel per (number, parameter that takes several values); one line per setting of
+    the other such parameters. A parameter given one value would be a single x position."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    varied = [p for p in swept if len({repr(r.params.get(p)) for r in results}) > 1] or swept
     fig, axes = plt.subplots(
-        len(metrics), len(swept), figsize=(4.5 * len(swept), 3 * len(metrics)), squeeze=False
+        len(metrics), len(varied), figsize=(4.5 * len(varied), 3 * len(metrics)), squeeze=False
     )
     for i, metric in enumerate(metrics):
-        for j, param in enumerate(swept):
+        for j, param in enumerate(varied):
             ax = axes[i][j]
-            others = [p for p in swept if p != param]
+            others = [p for p in varied if p != param]
             groups: dict[tuple, list[RunResult]] = {}
             for r in results:
                 groups.setdefault(tuple(r.params.get(p) for p in others), []).append(r)

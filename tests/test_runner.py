@@ -185,3 +185,19 @@ def test_the_page_shows_parameters_numbers_and_figure_thumbnails(tmp_path):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"src='{page.FIGURES}/{figure.name}'" in index
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")], "no temporary files"
+
+
+def test_the_sweep_figure_has_a_panel_column_per_parameter_that_varies(tmp_path):
+    import matplotlib.image
+
+    results = [  # x swept over 3 values; seed and steps given one value each
+        RunResult("01_square", "ok", 0.1, {"square": x * x, "half": x * x / 2}, run=f"r{x}",
+                  params={"x": x, "seed": 0, "steps": 5})
+        for x in (1, 2, 3)
+    ]  # fmt: skip
+    reports.plot_sweep(tmp_path / "one.png", ["x", "seed", "steps"], ["half", "square"], results)
+    results[0].params["seed"] = 1  # now seed varies too
+    reports.plot_sweep(tmp_path / "two.png", ["x", "seed", "steps"], ["half", "square"], results)
+    one, two = (matplotlib.image.imread(tmp_path / f"{n}.png") for n in ("one", "two"))
+    # panels of 4.5 x 3 inches at 80 dpi: 2 rows (the numbers) by 1, then 2, columns
+    assert one.shape[:2] == (2 * 240, 1 * 360) and two.shape[:2] == (2 * 240, 2 * 360)
