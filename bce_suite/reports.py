@@ -94,8 +94,8 @@ def render_pages(out_dir: Path, results: list[RunResult]) -> None:
 
 
 def write_sweep_report(out_dir: Path, swept: list[str], results: list[RunResult]) -> None:
-    """sweep.csv and sweep.json, sweep.png (each headline number against each parameter that varies),
-    and the pages of a run report with the sweep's table and figure on index.html."""
+    """sweep.csv and sweep.json, sweep.png (each headline number against each parameter that
+    varies), and the pages of a run report with the sweep's table and figure on index.html."""
     from bce_suite.page import write_index
 
     metrics = sorted({k for r in results for k in r.numbers})
