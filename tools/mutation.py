@@ -34,6 +34,9 @@ TESTS = {
 EXCLUDE = {
     "losses": ["*.x___getattr____*"],  # the shim that forwards the old import to bce_helpers.fused
 }
+# Read by tests, not mutated: the runner's tests find the lessons by number, and check
+# the example grids.
+DATA = ["notebooks", "grids"]
 # Never slow layers, whatever the test files hold.
 MARKERS = "not notebook and not browser and not fresh_clone"
 CAUGHT = {"killed", "timeout"}
@@ -70,10 +73,12 @@ def prepare(module: str, source: str, tests: list[str]) -> Path:
     for package in packages():
         shutil.copytree(ROOT / package, work / package, ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    for folder in DATA:
+        shutil.copytree(ROOT / folder, work / folder, ignore=ignore)
     pyproject = (ROOT / "pyproject.toml").read_text()
     pyproject = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", pyproject)
     package = Path(source).parts[0]
-    others = ", ".join(f'"{p}/"' for p in packages() if p != package)
+    others = ", ".join(f'"{p}/"' for p in [*packages(), *DATA] if p != package)
     args = ", ".join(f'"{a}"' for a in ["-m", MARKERS, "-p", "no:cacheprovider", "-q"])
     selection = ", ".join(f'"{t}"' for t in tests)
     pyproject += (
