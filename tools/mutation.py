@@ -29,6 +29,12 @@ WORK = ROOT / "build" / "mutation"
 TESTS = {
     "data": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
     "train": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
+    "bce_suite/resume.py": [
+        "tests/test_runner.py",
+        "tests/test_cli_refusals.py",
+        "tests/test_resume_values.py",
+    ],
+    "bce_suite/parameters.py": ["tests/test_runner.py", "tests/test_cli_refusals.py"],
 }
 # Parts of a module that belong to another one's tests: mutants named so are not counted.
 EXCLUDE = {
