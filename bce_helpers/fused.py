@@ -83,6 +83,11 @@ def exp_neg(a: Tensor) -> Tensor:
     return (p * (f * f) + f + 1) * two_to_k
 
 
+def computing_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the loss is computed in: float64 for float64, float32 for the others."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def one_pass(
     x: Tensor,
     y: Tensor,
@@ -100,7 +105,7 @@ def one_pass(
     by N for 'mean'. 16-bit inputs are computed in float32 and rounded once at the end.
     grad_scale: 1/N for 'mean' as a 0-d tensor of the computing dtype, where the caller has
     it (inside a compiled loop over dynamic sizes, 1/N would be a division per vector)."""
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    acc = computing_dtype(x.dtype)
     xf, yf = x.to(acc), y.to(acc)
     abs_x = xf.abs()
     e = exp_neg(abs_x)
@@ -229,8 +234,9 @@ def _forward(
     else:
         grad_scale = None
         if need_grad and reduction == "mean":
-            acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-            grad_scale = torch.full((), 1 / x.numel(), dtype=acc, device=x.device)
+            grad_scale = torch.full(
+                (), 1 / x.numel(), dtype=computing_dtype(x.dtype), device=x.device
+            )
         with compile_settings():
             loss, grad, bad = _compiled_flat_one_pass(*flat, grad_scale)
     if reduction == "none":
