@@ -34,7 +34,11 @@ TESTS = {
         "tests/test_cli_refusals.py",
         "tests/test_resume_values.py",
     ],
-    "bce_suite/parameters.py": ["tests/test_runner.py", "tests/test_cli_refusals.py"],
+    "bce_suite/parameters.py": [
+        "tests/test_runner.py",
+        "tests/test_cli_refusals.py",
+        "tests/test_parameters_values.py",
+    ],
 }
 # Parts of a module that belong to another one's tests: mutants named so are not counted.
 EXCLUDE = {
