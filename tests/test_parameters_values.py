@@ -271,17 +271,17 @@ def test_load_grid_without_fixed_or_with_empty_fixed(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    ["", "# only a comment\n", "fixed:\n  steps: 10\n", "parameters:\n", "parameters: {}\n"],
+    [
+        "",
+        "# only a comment\n",
+        "fixed:\n  steps: 10\n",
+        "parameters:\n",
+        "parameters: {}\n",
+        "parameters: [lr, steps]\n",  # not a mapping
+        "parameters: 0.1\n",
+    ],
 )
 def test_load_grid_needs_a_non_empty_parameters_mapping(tmp_path, text):
-    path = write(tmp_path, text)
-    assert grid_refusal(path) == (
-        f"{path}: needs a `parameters:` mapping of name -> list of values"
-    )
-
-
-@pytest.mark.parametrize("text", ["parameters: [lr, steps]\n", "parameters: 0.1\n"])
-def test_load_grid_refuses_parameters_that_are_not_a_mapping(tmp_path, text):
     path = write(tmp_path, text)
     assert grid_refusal(path) == (
         f"{path}: needs a `parameters:` mapping of name -> list of values"
