@@ -1,4 +1,5 @@
-"""Training plumbing: batches in a DataLoader's order, the step, its CUDA graph, the run."""
+"""Training plumbing: batches in a DataLoader's order, the step, the run (its CUDA graph:
+`cuda_graph`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from bce_helpers.cuda_graph import CudaGraphStep, StepFn, synchronize
 
 
 def dataloader_order(n: int) -> torch.Tensor:
@@ -67,7 +70,6 @@ def newton_step_length(
     return torch.linalg.solve(hessian, gradient).norm().item()
 
 
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -95,75 +97,23 @@ def warm_up_then_reset(
     optimizer: torch.optim.Optimizer,
     batches: Iterable[Batch],
     steps: int = 3,
-    stream: torch.cuda.Stream | None = None,
 ) -> None:
-    """Run `steps` training steps on each batch (on `stream`, if given), then put the
-    model's weights back and the optimizer's state to that of a fresh Adam (all zeros).
+    """Run `steps` training steps on each batch, then put the model's weights back and the
+    optimizer's state to that of a fresh Adam (all zeros).
 
     Warm-up makes every lazily created thing exist before the clock starts or a CUDA graph
     is recorded: optimizer state, gradients, library handles, a compiled loss's kernels for
     each batch shape. The reset is in place (tensors stay where they are, so a graph
     recorded afterwards uses them) and keeps training identical to a run without it."""
     weights = {name: t.detach().clone() for name, t in model.state_dict().items()}
-    if stream is not None:
-        stream.wait_stream(torch.cuda.current_stream(stream.device))
-    with torch.cuda.stream(stream):  # does nothing for None
-        for inputs, targets in batches:
-            for _ in range(steps):
-                step(inputs, targets)
-    if stream is not None:
-        torch.cuda.current_stream(stream.device).wait_stream(stream)
+    for inputs, targets in batches:
+        for _ in range(steps):
+            step(inputs, targets)
     model.load_state_dict(weights)  # copies into the existing tensors
     for state in optimizer.state.values():
         for value in state.values():
             if isinstance(value, torch.Tensor):
                 value.zero_()
-
-
-class CudaGraphStep:
-    """One training step recorded as a CUDA graph, replayed for every batch of its shape.
-
-    `step(inputs, targets)` must do the whole step (zero_grad, forward, backward,
-    optimizer.step) and return the loss, with no wait for the GPU inside (no .item());
-    the optimizer must be an Adam or AdamW made with capturable=True. A replay launches all
-    of the step's kernels at once, instead of one Python call each. Batches of another
-    shape (a short last batch) run `step` as usual."""
-
-    def __init__(
-        self,
-        step: StepFn,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        inputs: torch.Tensor,
-        targets: torch.Tensor,
-    ) -> None:
-        if not all(group.get("capturable") for group in optimizer.param_groups):
-            raise ValueError(
-                f"CudaGraphStep needs optimizer made with capturable=True, got "
-                f"{type(optimizer).__name__} with capturable="
-                f"{optimizer.param_groups[0].get('capturable')!r}"
-            )
-        if inputs.device.type != "cuda":
-            raise ValueError(
-                f"CudaGraphStep needs inputs on a CUDA device, got device {inputs.device.type!r}"
-            )
-        self.step = step
-        self.inputs, self.targets = inputs.clone(), targets.clone()  # the graph's own buffers
-        stream = torch.cuda.Stream(inputs.device)
-        warm_up_then_reset(step, model, optimizer, [(self.inputs, self.targets)], stream=stream)
-        optimizer.zero_grad(set_to_none=True)  # gradients then live in the graph's memory
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=stream):  # records; computes nothing
-            self.loss = step(self.inputs, self.targets)
-
-    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """One training step on this batch; returns its loss."""
-        if inputs.shape != self.inputs.shape or targets.shape != self.targets.shape:
-            return self.step(inputs, targets)
-        self.inputs.copy_(inputs)
-        self.targets.copy_(targets)
-        self.graph.replay()
-        return self.loss.clone()  # the next replay overwrites self.loss
 
 
 LOSSES = ("bce", "bce_with_logits", "fused_bce_with_logits")
@@ -206,11 +156,6 @@ class Training:
     fused_adam: bool  # whether the optimizer was torch's fused Adam
     train_seconds: float  # the training steps themselves, from the first to the last loss read
     compile_seconds: float | None  # warm-up, compilation and graph recording; None if none
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def fit(
@@ -312,10 +257,10 @@ def _fit(
         warm_up_then_reset(step, model, optimizer, [(images[:n], targets[:n]) for n in shapes])
         if cuda_graph:
             step = CudaGraphStep(step, model, optimizer, images[:batch_size], targets[:batch_size])
-        _synchronize(images.device)
+        synchronize(images.device)
         compile_seconds = time.perf_counter() - start
     else:
-        _synchronize(images.device)
+        synchronize(images.device)
     start = time.perf_counter()
     losses = []
     for _ in range(epochs):

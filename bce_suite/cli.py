@@ -117,7 +117,8 @@ def plan_sweep(args: argparse.Namespace, folder: Path) -> Plan:
         combos = parameters.sweep_parameters(nb, swept, {})
     else:
         raise ParameterError("sweep needs --grid FILE.yaml or -p NAME V1 V2 ...")
-    jobs = [make_job(nb, given, parameters.run_name(nb.stem, combo)) for combo, given in combos]
+    names = parameters.run_names(nb.stem, [combo for combo, _ in combos])
+    jobs = [make_job(nb, given, name) for (_, given), name in zip(combos, names, strict=True)]
     return Plan(jobs, args.out or timestamped(f"sweep-{nb.stem}-"), swept=list(swept))
 
 

@@ -124,6 +124,21 @@ def run_name(stem: str, params: dict[str, Any]) -> str:
     return stem + "__" + re.sub(r"[^\w.=+-]", "_", text)
 
 
+def run_names(stem: str, combos: list[dict[str, Any]]) -> list[str]:
+    """Each combination's run name, refusing two that would share one (and so one output)."""
+    names: dict[str, dict[str, Any]] = {}
+    for combo in combos:
+        name = run_name(stem, combo)
+        if name in names:
+            raise ParameterError(
+                f"two runs would have the same name {name!r}: {names[name]} and {combo} "
+                f"(a value given twice, or values that differ only in characters a file name "
+                f"cannot hold); give each run distinct values"
+            )
+        names[name] = combo
+    return list(names)
+
+
 def grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The cartesian product of the values, as one parameter dict per run."""
     names = list(values)

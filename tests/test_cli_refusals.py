@@ -50,6 +50,11 @@ def refused(capsys, *argv: str) -> str:
             "parameters log_every=500, n_samples=640, batch_size=64, epochs=3 are not allowed "
             "together: log_every must not exceed the number of mini-batches",
         ),
+        (  # 2 and 2.0 are the same float: one run, one output, asked for twice
+            ["sweep", "04", "-p", "pos_weight", "2", "2.0", "-p", "seed", "1"],
+            "two runs would have the same name '04_pos_weight__pos_weight=2.0__seed=1': "
+            "{'pos_weight': 2.0, 'seed': 1} and {'pos_weight': 2.0, 'seed': 1}",
+        ),
     ],
 )
 def test_range_and_combination_refusals(tmp_path, capsys, args, message):

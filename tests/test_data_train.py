@@ -17,7 +17,6 @@ from bce_helpers.data import (
 )
 from bce_helpers.models import MLP, ConstantLogit
 from bce_helpers.train import (
-    CudaGraphStep,
     chance_loss,
     criterion_for,
     fit,
@@ -25,8 +24,6 @@ from bce_helpers.train import (
     seed_order_batches,
     warm_up_then_reset,
 )
-
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 @pytest.mark.parametrize(
@@ -326,18 +323,6 @@ def test_warm_up_then_reset_leaves_training_unchanged():
     assert all(torch.equal(a, b) for a, b in zip(warm_weights, plain_weights, strict=True))
 
 
-def test_cuda_graph_step_refuses_what_it_cannot_record():
-    model = MLP(in_features=4)
-    x, y = torch.randn(8, 4), torch.ones(8, 1)
-    with pytest.raises(
-        ValueError, match=r"optimizer made with capturable=True, got Adam with capturable=False"
-    ):
-        CudaGraphStep(lambda a, b: a.sum(), model, torch.optim.Adam(model.parameters()), x, y)
-    with pytest.raises(ValueError, match=r"inputs on a CUDA device, got device 'cpu'"):
-        optimizer = torch.optim.Adam(model.parameters(), capturable=True)
-        CudaGraphStep(lambda a, b: a.sum(), model, optimizer, x, y)
-
-
 def test_newton_step_length_of_the_constant_logit_is_gradient_over_curvature():
     labels = torch.tensor([[1.0], [0.0], [0.0], [0.0], [1.0]])  # p = 0.4
     w, p, b = 3.0, 0.4, 0.25
@@ -358,26 +343,3 @@ def test_newton_step_length_of_the_constant_logit_is_gradient_over_curvature():
     assert (
         newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) == math.inf
     )
-
-
-def graph_and_plain(loss: str) -> tuple[list[float], list[float], float | None]:
-    """The seed's run (scaled down) on CUDA with and without the graph."""
-    images, targets, _, _ = train_test_images("fakedata", 1000, 10, (3, 28, 28), device="cuda")
-    records = []
-    for graph in (True, False):
-        torch.manual_seed(42)
-        model = MLP(sigmoid=loss == "bce").cuda()
-        warm_up = loss == "fused_bce_with_logits"
-        records.append(
-            fit(model, criterion_for(loss), images, targets, 2, 1e-4, 64, graph, warm_up)
-        )
-    return records[0].losses, records[1].losses, records[0].compile_seconds
-
-
-@CUDA
-@pytest.mark.parametrize("loss", ["bce", "bce_with_logits", "fused_bce_with_logits"])
-def test_cuda_graph_trains_as_the_plain_run_up_to_rounding(loss):
-    graph, plain, compile_seconds = graph_and_plain(loss)
-    assert len(graph) == len(plain) == 2 * 16 and compile_seconds > 0
-    spread = torch.tensor(plain).std().item()
-    assert max(abs(a - b) for a, b in zip(graph, plain, strict=True)) < 0.1 * spread

@@ -19,7 +19,6 @@ from bce_helpers.data import (
     train_test_images,
 )
 from bce_helpers.train import (
-    CudaGraphStep,
     adam,
     chance_loss,
     criterion_for,
@@ -331,21 +330,6 @@ def test_criterion_for_returns_torchs_loss_modules_and_names_every_choice():
     assert str(refused.value) == (
         "loss must be one of 'bce', 'bce_with_logits', 'fused_bce_with_logits', got 'BCE'"
     )
-
-
-def test_cuda_graph_step_refusals_name_what_they_got():
-    model = nn.Linear(4, 1)
-    x, y = torch.randn(8, 4), torch.ones(8, 1)
-    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError) as refused:
-        CudaGraphStep(lambda a, b: a.sum(), model, sgd, x, y)
-    assert str(refused.value) == (
-        "CudaGraphStep needs optimizer made with capturable=True, got SGD with capturable=None"
-    )
-    capturable = torch.optim.Adam(model.parameters(), capturable=True)
-    with pytest.raises(ValueError) as refused:
-        CudaGraphStep(lambda a, b: a.sum(), model, capturable, x.to(META), y.to(META))
-    assert str(refused.value) == ("CudaGraphStep needs inputs on a CUDA device, got device 'meta'")
 
 
 # --- train: warm_up_then_reset, seed_order_batches, fit ---------------------------------------

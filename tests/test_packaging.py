@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -28,3 +29,12 @@ def test_environment_yml_matches_pyproject():
     assert not any("<" in r or "==" in r for r in project["dependencies"]), "lower bounds only"
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert pip_section == ["-e ."], "the package itself comes through pip"
+
+
+def test_the_package_docstring_names_every_module():
+    """bce_helpers/__init__.py's map of the package is complete: a module added is named."""
+    import bce_helpers
+
+    modules = {p.stem for p in Path(bce_helpers.__file__).parent.glob("*.py")} - {"__init__"}
+    named = set(re.findall(r"``(\w+)``", bce_helpers.__doc__))
+    assert modules <= named, f"not named in the docstring: {sorted(modules - named)}"

@@ -18,6 +18,7 @@ from bce_suite.parameters import (
     grid,
     load_grid,
     run_name,
+    run_names,
     sweep_parameters,
 )
 
@@ -228,6 +229,19 @@ def test_run_name_joins_parameters_in_order_and_makes_them_file_safe():
     )
     assert run_name("05_mlp_training", {"device": "cuda:0", "path": "a/b c+d"}) == (
         "05_mlp_training__device=cuda_0__path=a_b_c+d"
+    )
+
+
+def test_run_names_are_each_combinations_name_and_refuse_two_that_collide():
+    combos = [{"path": "a b"}, {"path": "a+b"}, {"path": "ab"}]
+    assert run_names("nb", combos) == ["nb__path=a_b", "nb__path=a+b", "nb__path=ab"]
+    assert run_names("nb", []) == []
+    with pytest.raises(ParameterError) as refused:
+        run_names("nb", [{"path": "a/b"}, {"path": "x"}, {"path": "a_b"}])
+    assert str(refused.value) == (
+        "two runs would have the same name 'nb__path=a_b': {'path': 'a/b'} and {'path': 'a_b'} "
+        "(a value given twice, or values that differ only in characters a file name cannot "
+        "hold); give each run distinct values"
     )
 
 

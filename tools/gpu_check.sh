@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The suite's GPU check, on a machine with a CUDA device: the whole test suite, nbval over
 # the committed notebooks, every notebook with device="cuda" (05 also with its GPU options:
-# CUDA-graph replay with each loss), and the GPU benchmarks. Every figure is printed and
+# CUDA-graph replay with each loss), the GPU benchmarks, and the mutation score of the
+# CUDA-only code (bce_helpers/cuda_graph.py). Every figure is printed and
 # kept in OUT_DIR/gpu-check.log; the exit status is 0 only if every step passed.
 #
 #   make gpu-check                    # after the README's set-up (make setup)
@@ -47,6 +48,8 @@ step 05-gpu-options "$PYTHON" -m bce_helpers sweep 05 -p device cuda -p cuda_gra
 step bench-bce-float32 "$PYTHON" benchmarks/bench_bce.py --device cuda --log2-sizes 18 20 22 24 26 28 --runs 3
 step bench-bce-bfloat16 "$PYTHON" benchmarks/bench_bce.py --device cuda --dtype bfloat16 --log2-sizes 28
 step bench-mlp-training "$PYTHON" benchmarks/bench_mlp_training.py --device cuda
+# The CUDA-graph code's tests run only here: its mutation score (goal 90%, as make mutation's).
+step mutation-cuda-graph "$PYTHON" tools/mutation.py cuda_graph --jobs 4 --min-score 90
 
 echo | tee -a "$log"
 if [ ${#failed[@]} -eq 0 ]; then

@@ -29,6 +29,8 @@ WORK = ROOT / "build" / "mutation"
 TESTS = {
     "data": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
     "train": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
+    # Most of it runs on CUDA only: its score means something where a GPU is (make gpu-check).
+    "cuda_graph": ["tests/test_cuda_graph.py"],
     "bce_suite/resume.py": [
         "tests/test_runner.py",
         "tests/test_cli_refusals.py",
