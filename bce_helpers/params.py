@@ -12,12 +12,12 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from bce_helpers.results import write_results
+
+if TYPE_CHECKING:  # imported where used: the command line checks parameters without torch
+    import torch
 
 _INVALID = object()  # what a rule's coerce() returns for a value it refuses
 
@@ -258,6 +258,8 @@ def check_params(notebook: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def available_devices() -> list[str]:
     """Devices torch can use on this machine, best first."""
+    import torch
+
     found = []
     if torch.cuda.is_available():
         found.append("cuda")
@@ -269,6 +271,8 @@ def available_devices() -> list[str]:
 
 def resolve_device(device: str) -> torch.device:
     """Turn 'auto' into the best device here; refuse one this machine lacks."""
+    import torch
+
     here = available_devices()
     if device == "auto":
         return torch.device(here[0])
@@ -294,6 +298,9 @@ def check_device_needs(notebook: str, params: dict[str, Any], device: torch.devi
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's random generators."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -321,5 +328,7 @@ def setup(notebook: str, **params: Any) -> NotebookRun:
     device = resolve_device(checked["device"])
     check_device_needs(notebook, checked, device)
     seed_everything(checked["seed"])
+    import torch
+
     print(f"device={device.type} seed={checked['seed']} torch={torch.__version__}")
     return NotebookRun(notebook, checked, device)

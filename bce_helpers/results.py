@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # imported where used: the command line reads results without torch
+    import torch
 
 
 def to_jsonable(value: Any) -> Any:
     """Tensors, NumPy values and tuples as plain JSON types."""
-    if isinstance(value, torch.Tensor):
+    # a tensor or an array exists only where its library is already imported
+    torch, np = sys.modules.get("torch"), sys.modules.get("numpy")
+    if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu().tolist()
-    elif isinstance(value, np.ndarray | np.generic):
+    elif np is not None and isinstance(value, np.ndarray | np.generic):
         value = value.tolist()
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
@@ -58,6 +61,8 @@ def write_results(
     numbers: dict[str, Any],
 ) -> Path:
     """Write a notebook's results: its parameters, torch version, device and numbers."""
+    import torch
+
     record = {
         "notebook": notebook,
         "params": params,

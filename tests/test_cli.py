@@ -61,18 +61,6 @@ def test_list_shows_every_notebook_and_its_defaults():
     assert "pos_weight = 3.0" in out.stdout and 'framework = "torch"' in out.stdout
 
 
-def test_unknown_parameter_and_bad_type_fail_before_any_kernel(tmp_path):
-    out = cli("run", "04", "-p", "pos_wieght", "3", "--out", str(tmp_path / "a"))
-    assert out.returncode == 2
-    assert "04_pos_weight has no parameter 'pos_wieght'; declared: seed, device" in out.stderr
-    out = cli("run", "04", "-p", "steps", "many", "--out", str(tmp_path / "b"))
-    assert out.returncode == 2
-    assert "parameter steps: 'many' is not int like its default 500" in out.stderr
-    out = cli("sweep", "04", "-p", "pos_weight", "1", "heavy", "--out", str(tmp_path / "c"))
-    assert out.returncode == 2 and "parameter pos_weight: 'heavy' is not float" in out.stderr
-    assert not any(tmp_path.iterdir()), "nothing ran, nothing was written"
-
-
 def test_runs_never_write_into_notebooks():
     out = cli("run", "02", "--out", "notebooks/x")
     assert out.returncode == 2 and "runs never write there" in out.stderr

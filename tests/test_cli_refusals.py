@@ -1,6 +1,8 @@
 """The runner refuses bad ranges, combinations and grid files in one line, exit status 2,
 before any kernel starts (in-process: no notebook runs here)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,18 @@ def refused(capsys, *argv: str) -> str:
             ["sweep", "05", "-p", "log_every", "5", "500", "-p", "n_samples", "640"],
             "parameters log_every=500, n_samples=640, batch_size=64, epochs=3 are not allowed "
             "together: log_every must not exceed the number of mini-batches",
+        ),
+        (
+            ["run", "04", "-p", "pos_wieght", "3"],
+            "04_pos_weight has no parameter 'pos_wieght'; declared: seed, device",
+        ),
+        (
+            ["run", "04", "-p", "steps", "many"],
+            "parameter steps: 'many' is not int like its default 500",
+        ),
+        (
+            ["sweep", "04", "-p", "pos_weight", "1", "heavy"],
+            "parameter pos_weight: 'heavy' is not float",
         ),
         (  # 2 and 2.0 are the same float: one run, one output, asked for twice
             ["sweep", "04", "-p", "pos_weight", "2", "2.0", "-p", "seed", "1"],
@@ -133,3 +147,17 @@ def test_refusals_start_no_cluster(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = refused(capsys, "sweep", "04", "-p", "pos_weight", "1", "2")
     assert line.startswith("error: no notebooks ([0-9][0-9]_*.ipynb) found; looked in ")
+
+
+def test_a_refusal_takes_well_under_a_second_without_torch_or_the_iri_parsers(tmp_path):
+    """Checking parameters needs neither torch (1.7 s to import) nor the IRI grammars that
+    jsonschema builds for nbformat (1 s): a refused command answers at once."""
+    probe = (
+        "import sys\n"
+        "from bce_suite.cli import main\n"
+        f"assert main(['run', '04', '-p', 'seed', '-5', '--out', {str(tmp_path / 'o')!r}]) == 2\n"
+        "print(sorted(m for m in ('torch', 'rfc3987_syntax', 'nbformat') if sys.modules.get(m)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == "['nbformat']"
+    assert "parameter seed=-5 is not allowed" in out.stderr
