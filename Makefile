@@ -18,7 +18,7 @@ help:
 	@echo "make lab        JupyterLab on the notebooks"
 	@echo "make format     ruff format and fix, notebooks included"
 	@echo "make student    the student edition (solutions taken out) into build/student/"
-	@echo "make mutation   mutation testing (mutmut) of params, checks, losses: score per module"
+	@echo "make mutation   mutation testing (mutmut) of the library and runner modules: score per module"
 	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
 
 setup: $(STAMP)
@@ -51,8 +51,9 @@ notebooks: $(STAMP)
 	$(BIN)/python -m bce_helpers refresh
 	$(BIN)/ruff format notebooks
 
-# Not part of `make test`: about 4 minutes on a quiet 2-core machine for the three modules.
-MUTATE ?= params checks losses
+# Not part of `make test`: about 25 minutes on a quiet 2-core machine for all of them;
+# one module: make mutation MUTATE=train
+MUTATE ?= params checks losses data train bce_suite/resume.py bce_suite/parameters.py
 mutation: $(STAMP)
 	$(BIN)/python tools/mutation.py $(MUTATE) --jobs $(PYTEST_WORKERS) --min-score 90
 
