@@ -324,11 +324,11 @@ class NotebookRun:
 
 def setup(notebook: str, **params: Any) -> NotebookRun:
     """Check all parameters, seed, pick the device and print one line saying so."""
+    import torch
+
     checked = check_params(notebook, params)
     device = resolve_device(checked["device"])
     check_device_needs(notebook, checked, device)
     seed_everything(checked["seed"])
-    import torch
-
     print(f"device={device.type} seed={checked['seed']} torch={torch.__version__}")
     return NotebookRun(notebook, checked, device)

@@ -48,7 +48,8 @@ def test_synchronize_waits_for_a_cuda_device_only(monkeypatch):
 
 
 def recorded_step(batch_size: int = 8):
-    """A capturable Adam step of a seeded MLP on CUDA, its plain twin, and batches of 8 and 5."""
+    """A seeded MLP's capturable Adam step recorded on CUDA for batches of batch_size, the
+    same step unrecorded on a twin model, and the data (40 samples) to feed both."""
     steps = []
     for _ in range(2):
         torch.manual_seed(0)
