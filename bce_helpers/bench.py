@@ -53,44 +53,62 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(
-    fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 2
-) -> Timing:
-    """Best and median seconds of `repeats` calls of fn, after `warmup` untimed calls.
-
-    On CUDA each call is timed with CUDA events (the GPU's own clock, no host jitter); on
-    other devices with perf_counter around the call and a synchronisation."""
-    for _ in range(warmup):  # a compiled fn compiles (and may recompile once) here
-        fn()
-    synchronize(device)
+def _timed_calls(fn: Callable[[], object], calls: int, device: torch.device) -> list[float]:
+    """Seconds of each of `calls` calls of fn: CUDA events on CUDA (the GPU's own clock, no
+    host jitter), elsewhere perf_counter around the call and a synchronisation."""
     if device.type == "cuda":
         pairs = []
-        for _ in range(repeats):
+        for _ in range(calls):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             fn()
             end.record()
             pairs.append((start, end))
         torch.cuda.synchronize(device)
-        times = [start.elapsed_time(end) / 1e3 for start, end in pairs]
-    else:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
+        return [start.elapsed_time(end) / 1e3 for start, end in pairs]
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_call(
+    fn: Callable[[], object],
+    repeats: int,
+    device: torch.device,
+    warmup: int = 2,
+    min_seconds: float = 0.0,
+) -> Timing:
+    """Best and median seconds of at least `repeats` calls of fn, after `warmup` untimed calls.
+
+    With min_seconds, rounds of `repeats` calls go on until that much time has passed: a
+    fast call's best is then taken over many calls, not over a fraction of a second that a
+    neighbour's burst of work can spoil."""
+    for _ in range(warmup):  # a compiled fn compiles (and may recompile once) here
+        fn()
+    synchronize(device)
+    times: list[float] = []
+    began = time.perf_counter()
+    while not times or time.perf_counter() - began < min_seconds:
+        times += _timed_calls(fn, repeats, device)
     # never 0 s, so that a GB/s is always finite (a call faster than the clock's tick)
     tick = time.get_clock_info("perf_counter").resolution
     return Timing(best=max(min(times), tick), median=max(statistics.median(times), tick))
 
 
 def time_calls(
-    fns: Mapping[str, Callable[[], object]], repeats: int, device: torch.device, warmup: int = 2
+    fns: Mapping[str, Callable[[], object]],
+    repeats: int,
+    device: torch.device,
+    warmup: int = 2,
+    min_seconds: float = 0.0,
 ) -> dict[str, Timing]:
     """time_call for each fn, each in its own block: the fns do not disturb each other's
     caches and clocks, as they do when they take turns call by call."""
-    return {name: time_call(fn, repeats, device, warmup) for name, fn in fns.items()}
+    return {name: time_call(fn, repeats, device, warmup, min_seconds) for name, fn in fns.items()}
 
 
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
@@ -106,11 +124,13 @@ def gbps(bytes_moved: float, seconds: float) -> float:
     return bytes_moved / seconds / 1e9
 
 
-def copy_timing(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> Timing:
+def copy_timing(
+    n: int, dtype: torch.dtype, device: torch.device, repeats: int, min_seconds: float = 0.0
+) -> Timing:
     """Seconds of one copy of n elements (one read and one write of each)."""
     src = torch.empty(n, dtype=dtype, device=device).uniform_()
     dst = torch.empty_like(src)
-    return time_call(lambda: dst.copy_(src), repeats, device)
+    return time_call(lambda: dst.copy_(src), repeats, device, min_seconds=min_seconds)
 
 
 def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
@@ -128,9 +148,10 @@ def bce_timings(
     reduction: str = "mean",
     methods: Mapping[str, Callable] = METHODS,
     warmup: int = 2,
+    min_seconds: float = 0.0,
 ) -> dict[str, Timing]:
     """Seconds per call of each BCE method on n random logits and soft targets, after
-    `warmup` untimed calls each."""
+    `warmup` untimed calls each (at least `repeats` timed calls and `min_seconds` each)."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(n, generator=g, device=device).to(dtype)
     y = torch.rand(n, generator=g, device=device).to(dtype)
@@ -146,7 +167,8 @@ def bce_timings(
 
         return call
 
-    return time_calls({m: step(fn) for m, fn in methods.items()}, repeats, device, warmup)
+    calls = {m: step(fn) for m, fn in methods.items()}
+    return time_calls(calls, repeats, device, warmup, min_seconds)
 
 
 def effective_gbps(n: int, dtype: torch.dtype, mode: str, seconds: float) -> float:

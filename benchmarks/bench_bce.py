@@ -5,7 +5,8 @@ Effective bandwidth counts the least bytes a forward and a separate backward mov
 float32 element forward+backward, 8 forward) over the time of a call, for every method; the
 fused loss's own design moves 12 (it computes the gradient in the forward pass), so it can
 read above 1.0x the copy. Each method is timed in its own block after warm-up calls (CUDA
-events on CUDA), and the best and the median call are printed.
+events on CUDA), in rounds of --repeats calls for at least --min-seconds (a fast method's
+best is then taken over many calls), and the best and the median call are printed.
 
 Goals, reduction 'mean', forward+backward: on this suite's 2-core CPU at 2^24 float32, at
 least 1.0x the copy bandwidth and 14x eager torch; on an H100 at 2^28, at least 1.0x copy,
@@ -76,13 +77,18 @@ def check_methods(dtype: torch.dtype, device: torch.device) -> None:
 
 
 def measure(
-    log2: int, dtype: torch.dtype, device: torch.device, repeats: int, copy_gbps: float
+    log2: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    repeats: int,
+    copy_gbps: float,
+    min_seconds: float,
 ) -> dict[tuple[str, str], float]:
     """Print one size's table; return the best effective GB/s per (mode, method)."""
     n, element_size = 2**log2, torch.empty((), dtype=dtype).element_size()
     best: dict[tuple[str, str], float] = {}
     for mode in ELEMENT_READS_WRITES:
-        timings = bce_timings(n, dtype, device, mode, repeats)
+        timings = bce_timings(n, dtype, device, mode, repeats, min_seconds=min_seconds)
         for method, t in timings.items():
             fast, typical = (effective_gbps(n, dtype, mode, s) for s in (t.best, t.median))
             best[mode, method] = fast
@@ -105,12 +111,19 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per method")
     parser.add_argument("--runs", type=int, default=1, help="measure the largest size N times")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=1.0,
+        help="time each method for at least this long (in rounds of --repeats calls)",
+    )
     parser.add_argument("--system-malloc", action="store_true", help="leave the allocator as it is")
     args = parser.parse_args()
     for name, value, low, high in (("--log2-sizes", min(args.log2_sizes), 1, 31),
                                    ("--log2-sizes", max(args.log2_sizes), 1, 31),
                                    ("--repeats", args.repeats, 1, 10**5),
-                                   ("--runs", args.runs, 1, 100)):  # fmt: skip
+                                   ("--runs", args.runs, 1, 100),
+                                   ("--min-seconds", args.min_seconds, 0, 60)):  # fmt: skip
         if not low <= value <= high:
             parser.error(f"{name} {value} is not allowed: expected {low} to {high}")
     allocator = "the system's malloc, unchanged" if args.system_malloc else keep_freed_memory()
@@ -120,10 +133,11 @@ def main() -> None:
     kernel = "Triton kernel" if fused_triton.usable(torch.empty(0, device=device)) else "inductor"
     print(f"fused path: {kernel}; torch.compile in use: {compile_enabled()}")
     print(f"CPU allocations: {allocator}")
+    print(f"each method: at least {args.repeats} timed calls and {args.min_seconds:g} s of them")
     warm_memory(device)  # first touches of a VM's memory are slow: not what we measure
     check_methods(dtype, device)
     element_size = torch.empty((), dtype=dtype).element_size()
-    copy = copy_timing(2**largest, dtype, device, args.repeats)
+    copy = copy_timing(2**largest, dtype, device, args.repeats, args.min_seconds)
     copy_gbps = gbps(2 * 2**largest * element_size, copy.best)
     copy_median = gbps(2 * 2**largest * element_size, copy.median)
     print(f"copy bandwidth (the roofline) at 2^{largest}: {copy_gbps:8.2f} GB/s best "
@@ -132,7 +146,7 @@ def main() -> None:
     for log2 in sorted(set(args.log2_sizes)):
         for run in range(args.runs if log2 == largest else 1):
             print(f"\nn = 2^{log2}" + (f", run {run + 1} of {args.runs}" if args.runs > 1 else ""))
-            best = measure(log2, dtype, device, args.repeats, copy_gbps)
+            best = measure(log2, dtype, device, args.repeats, copy_gbps, args.min_seconds)
             if log2 == largest:
                 fused_runs.append(best["forward+backward", "fused"])
     if len(fused_runs) > 1:

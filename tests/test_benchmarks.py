@@ -23,7 +23,10 @@ def bench(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_bench_bce_prints_bandwidths_from_its_times_and_ratios():
-    out = bench("bench_bce.py", "--log2-sizes", "12", "14", "--repeats", "3", "--device", "cpu")
+    out = bench(
+        "bench_bce.py", "--log2-sizes", "12", "14", "--repeats", "3", "--min-seconds", "0",
+        "--device", "cpu",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
     assert "every method matches torch's loss and gradient" in text
@@ -54,3 +57,7 @@ def test_bench_bce_prints_bandwidths_from_its_times_and_ratios():
 def test_bench_bce_refuses_bad_arguments():
     out = bench("bench_bce.py", "--log2-sizes", "40", "--device", "cpu")
     assert out.returncode == 2 and "--log2-sizes 40 is not allowed: expected 1 to 31" in out.stderr
+    out = bench("bench_bce.py", "--min-seconds", "-1", "--device", "cpu")
+    assert (
+        out.returncode == 2 and "--min-seconds -1.0 is not allowed: expected 0 to 60" in out.stderr
+    )

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -313,3 +314,16 @@ def test_relative_speed_and_format_bytes_words():
 def test_time_calls_never_returns_zero_seconds_and_orders_best_below_median():
     timings = bench.time_calls({"nothing": lambda: None}, 3, torch.device("cpu"))
     assert 0 < timings["nothing"].best <= timings["nothing"].median
+
+
+@pytest.mark.parametrize(("min_seconds", "least", "most"), [(0.0, 5, 5), (0.2, 20, 50)])
+def test_time_call_goes_on_in_rounds_until_min_seconds(min_seconds, least, most):
+    """3 timed calls after 2 warm-up calls; with min_seconds, rounds of 3 calls of 10 ms until
+    0.2 s have passed: 7 rounds (21 timed calls), a few fewer on a slow clock, never fewer
+    than 0.2 s needs."""
+    calls = []
+    timing = bench.time_call(
+        lambda: (calls.append(1), time.sleep(0.01)), 3, torch.device("cpu"), min_seconds=min_seconds
+    )
+    assert least <= len(calls) <= most and (len(calls) - 2) % 3 == 0
+    assert 0.01 <= timing.best <= timing.median < 0.05
