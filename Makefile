@@ -40,9 +40,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# One pytest session: the tests and nbval's check of the committed notebooks share the
+# workers. --dist loadfile keeps each notebook's cells (one kernel) and each test module
+# together on one worker; the fixture notebooks under tests/ are data, not nbval's.
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
-	$(BIN)/python -m pytest --nbval-lax notebooks
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax \
+		--ignore=tests/fixtures --ignore=tests/artifacts notebooks tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook" tests

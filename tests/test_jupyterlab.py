@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
 ]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.notebook, pytest.mark.browser]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -15,7 +15,7 @@ from bce_suite.reports import write_sweep_report
 from bce_suite.runs import Job
 from tests.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.notebook, pytest.mark.browser]
 
 SQUARE = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "01_square.ipynb"
 
