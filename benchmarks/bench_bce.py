@@ -136,19 +136,28 @@ def main() -> None:
     print(f"each method: at least {args.repeats} timed calls and {args.min_seconds:g} s of them")
     warm_memory(device)  # first touches of a VM's memory are slow: not what we measure
     check_methods(dtype, device)
+
+    def copy_roofline() -> float:
+        """The copy bandwidth at the largest size, measured now (it drifts on a shared host)."""
+        copy = copy_timing(2**largest, dtype, device, args.repeats, args.min_seconds)
+        best, median = (gbps(2 * 2**largest * element_size, s) for s in (copy.best, copy.median))
+        print(f"copy bandwidth (the roofline) at 2^{largest}: {best:8.2f} GB/s best "
+              f"{median:8.2f} median")  # fmt: skip
+        return best
+
     element_size = torch.empty((), dtype=dtype).element_size()
-    copy = copy_timing(2**largest, dtype, device, args.repeats, args.min_seconds)
-    copy_gbps = gbps(2 * 2**largest * element_size, copy.best)
-    copy_median = gbps(2 * 2**largest * element_size, copy.median)
-    print(f"copy bandwidth (the roofline) at 2^{largest}: {copy_gbps:8.2f} GB/s best "
-          f"{copy_median:8.2f} median")  # fmt: skip
+    copy_gbps = copy_roofline()
     fused_runs = []
     for log2 in sorted(set(args.log2_sizes)):
         for run in range(args.runs if log2 == largest else 1):
             print(f"\nn = 2^{log2}" + (f", run {run + 1} of {args.runs}" if args.runs > 1 else ""))
+            if log2 == largest and run > 0:  # each run beside a copy of its own
+                copy_gbps = copy_roofline()
             best = measure(log2, dtype, device, args.repeats, copy_gbps, args.min_seconds)
             if log2 == largest:
                 fused_runs.append(best["forward+backward", "fused"])
+                fused_share = best["forward+backward", "fused"] / copy_gbps
+                print(f"forward+backward  fused / copy: {fused_share:.2f}x")
     if len(fused_runs) > 1:
         spread = max(fused_runs) / min(fused_runs) - 1
         print(f"\nfused forward+backward at 2^{largest} over {len(fused_runs)} runs: "
