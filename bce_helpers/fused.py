@@ -17,6 +17,7 @@ Without a working compiler the formulas run eagerly, with a warning: correct, no
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 
@@ -188,11 +189,20 @@ def compile_settings() -> Iterator[None]:
     No "duck sizing" (a weight as long as the input by chance would be a new graph), and the
     formulas' float constants stay constants in the C++ (dynamic=True would otherwise pass
     each as a graph input, loaded again for every vector)."""
-    with (
+    dynamo_settings, shape_settings = _settings_patches()
+    with dynamo_settings, shape_settings:
+        yield
+
+
+@functools.cache
+def _settings_patches() -> tuple[contextlib.AbstractContextManager, ...]:
+    # made once: a config patch builds a class when made (about 25 us a call at small
+    # sizes), and one patch object can be entered again and again (it keeps its prior
+    # values per context)
+    return (
         torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True),
         torch.fx.experimental._config.patch(use_duck_shape=False),
-    ):
-        yield
+    )
 
 
 def periodic(t: Tensor, shape: torch.Size) -> Periodic | None:
