@@ -44,7 +44,7 @@ format: $(STAMP)
 # workers. --dist loadfile keeps each notebook's cells (one kernel) and each test module
 # together on one worker; the fixture notebooks under tests/ are data, not nbval's.
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --nbval-lax \
 		--ignore=tests/fixtures --ignore=tests/artifacts notebooks tests
 
 test-fast: $(STAMP)

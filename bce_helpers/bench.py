@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import statistics
 import time
@@ -117,6 +119,26 @@ def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
         block = torch.empty(int(gigabytes * 2**30) // 4, dtype=torch.float32)
         block.fill_(0)
         del block
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> str:
+    """Have glibc's malloc keep freed memory for the next allocation, as jemalloc and
+    tcmalloc do (and torch's CUDA allocator), for the rest of the process: say what the
+    allocator does.
+
+    By default each CPU tensor of 64 MB gets fresh pages from the kernel, and page faults
+    that zero them cost as much as a BCE pass: the arithmetic would be lost in them. Every
+    method's results are allocated the same way."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None or not (mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
+        return "the system's malloc, unchanged (no glibc mallopt here)"
+    return "glibc's malloc, keeping freed memory for reuse (mallopt)"
 
 
 def gbps(bytes_moved: float, seconds: float) -> float:

@@ -20,8 +20,6 @@ torch at every size from 2^18. Usage:
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 
 import torch
 import torch.nn.functional as F
@@ -35,27 +33,10 @@ from bce_helpers.bench import (
     copy_timing,
     effective_gbps,
     gbps,
+    keep_freed_memory,
     warm_memory,
 )
 from bce_helpers.compiler import compile_enabled
-
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-
-
-def keep_freed_memory() -> str:
-    """Have glibc's malloc keep freed memory for the next allocation, as jemalloc and
-    tcmalloc do (and torch's CUDA allocator): say what the allocator does.
-
-    By default each CPU tensor of 64 MB gets fresh pages from the kernel, and page faults
-    that zero them cost as much as a BCE pass: the arithmetic would be lost in them. Every
-    method's results are allocated the same way."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None or not (mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
-        return "the system's malloc, unchanged (no glibc mallopt here)"
-    return "glibc malloc keeping freed memory for reuse (mallopt; --system-malloc: unchanged)"
 
 
 def check_methods(dtype: torch.dtype, device: torch.device) -> None:

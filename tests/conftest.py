@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 
 from bce_helpers.runner import execute, find_notebook
+
+# pytest-xdist runs one process per worker, and each starts kernels. With torch's default
+# of a thread per core in every one of them, a 2-core machine runs 4 or more busy threads
+# on 2 cores, and OpenMP's spinning threads make small ops many times slower (notebook 06's
+# training took 8x as long beside another worker). Give each worker, and the kernels it
+# starts (they inherit the environment), its share of the cores.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+    _threads = max(1, (os.cpu_count() or 1) // _workers)
+    os.environ["OMP_NUM_THREADS"] = str(_threads)
+    torch.set_num_threads(_threads)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files that take longest first (each stays in one piece, in its own order): with
+    `--dist loadfile --no-loadscope-reorder` a worker then never picks up a long file near
+    the end while the others have finished. A test that runs a notebook is counted as 10,
+    a notebook cell under nbval as 1, any other test as 0.1."""
+    cost: Counter = Counter()
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            cost[item.path] += 1
+        else:
+            cost[item.path] += 10 if item.get_closest_marker("notebook") else 0.1
+    items.sort(key=lambda item: -cost[item.path])
 
 
 @pytest.fixture

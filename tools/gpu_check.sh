@@ -40,7 +40,7 @@ step() {
   [ "$status" -eq 0 ] || failed+=("$name")
 }
 
-step tests "$PYTHON" -m pytest -n 4 --dist loadfile tests
+step tests "$PYTHON" -m pytest -n 4 --dist loadfile --no-loadscope-reorder tests
 step nbval "$PYTHON" -m pytest --nbval-lax notebooks
 step notebooks-on-cuda "$PYTHON" -m bce_helpers run -p device cuda --out "$OUT/notebooks-cuda" --no-progress
 step 05-gpu-options "$PYTHON" -m bce_helpers sweep 05 -p device cuda -p cuda_graph False True \
