@@ -8,6 +8,10 @@ read above 1.0x the copy. Each method is timed in its own block after warm-up ca
 events on CUDA), in rounds of --repeats calls for at least --min-seconds (a fast method's
 best is then taken over many calls), and the best and the median call are printed.
 
+At the largest size each run also times x * y, which reads and writes what the fused pass
+does (x and y, one result) with no arithmetic: "fused / (x * y)" near 1.0x says the fused
+pass runs at the floor of its own memory traffic.
+
 Goals, reduction 'mean', forward+backward: on this suite's 2-core CPU at 2^24 float32, at
 least 1.0x the copy bandwidth and 14x eager torch; on an H100 at 2^28, at least 1.0x copy,
 4x eager torch and 1.1x the compiled torch loss, forward alone 90% of copy, and 1.5x eager
@@ -34,6 +38,7 @@ from bce_helpers.bench import (
     effective_gbps,
     gbps,
     keep_freed_memory,
+    time_call,
     warm_memory,
 )
 from bce_helpers.compiler import compile_enabled
@@ -55,6 +60,19 @@ def check_methods(dtype: torch.dtype, device: torch.device) -> None:
         if abs(loss.item() - ref.item()) > tol or (xm.grad.float() - ref_x.grad).abs().max() > tol:
             raise SystemExit(f"error: {name} does not match torch's loss; not timing it")
     print(f"every method matches torch's loss and gradient (within {tol:g}) before timing")
+
+
+def same_traffic_seconds(
+    n: int, dtype: torch.dtype, device: torch.device, repeats: int, min_seconds: float
+) -> float:
+    """Best seconds of x * y: the fused pass's memory traffic (x and y read once, one tensor
+    of their size written, freshly allocated as the gradient is) with no arithmetic to speak
+    of. The floor for a one-pass loss; a copy moves fewer bytes (and on the CPU glibc's
+    memcpy writes past the caches, where a computed result is written through them)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(n, generator=g, device=device).to(dtype)
+    y = torch.rand(n, generator=g, device=device).to(dtype)
+    return time_call(lambda: torch.mul(x, y), repeats, device, min_seconds=min_seconds).best
 
 
 def measure(
@@ -139,6 +157,14 @@ def main() -> None:
                 fused_runs.append(best["forward+backward", "fused"])
                 fused_share = best["forward+backward", "fused"] / copy_gbps
                 print(f"forward+backward  fused / copy: {fused_share:.2f}x")
+                floor = same_traffic_seconds(2**log2, dtype, device, args.repeats, args.min_seconds)
+                floor_gbps = effective_gbps(2**log2, dtype, "forward+backward", floor)
+                print(f"x * y, the same traffic as the fused pass without its arithmetic: "
+                      f"{floor * 1e6:.1f} us")  # fmt: skip
+                print(
+                    "forward+backward  fused / (x * y): "
+                    f"{best['forward+backward', 'fused'] / floor_gbps:.2f}x"
+                )
     if len(fused_runs) > 1:
         spread = max(fused_runs) / min(fused_runs) - 1
         print(f"\nfused forward+backward at 2^{largest} over {len(fused_runs)} runs: "

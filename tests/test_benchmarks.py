@@ -52,6 +52,12 @@ def test_bench_bce_prints_bandwidths_from_its_times_and_ratios():
             assert ratio == pytest.approx(
                 micros_of["eager torch"] / micros_of["fused"], rel=0.05, abs=0.01
             )
+    # at the largest size, x * y (the fused pass's traffic without its arithmetic) beside it
+    floor_us = float(re.search(r"^x \* y, the same traffic .*: ([\d.]+) us$", text, re.M)[1])
+    to_floor = float(
+        re.search(r"^forward\+backward\s+fused / \(x \* y\): ([\d.]+)x", text, re.M)[1]
+    )
+    assert to_floor == pytest.approx(floor_us / micros_of["fused"], rel=0.05, abs=0.01)
 
 
 def test_bench_bce_refuses_bad_arguments():
