@@ -1,0 +1,39 @@
+"""The test run's own set-up (tests/conftest.py): threads per worker and the files' order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tests.conftest import pytest_collection_modifyitems
+
+
+@pytest.mark.skipif(
+    int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) < 2, reason="only under pytest-xdist"
+)
+def test_each_worker_and_its_kernels_get_their_share_of_the_cores():
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    share = max(1, (os.cpu_count() or 1) // workers)
+    assert os.environ["OMP_NUM_THREADS"] == str(share)  # what kernels started here inherit
+    assert torch.get_num_threads() == share
+
+
+def fake_item(path: str, notebook: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(
+        path=Path(path),
+        get_closest_marker=lambda name: object() if notebook and name == "notebook" else None,
+    )
+
+
+def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
+    units = [fake_item("tests/test_a.py") for _ in range(30)]  # 3.0
+    notebook_runs = [fake_item("tests/test_b.py", notebook=True) for _ in range(2)]  # 20
+    cells = [fake_item("notebooks/07.ipynb") for _ in range(12)]  # 12
+    one_run = [fake_item("tests/test_c.py"), fake_item("tests/test_c.py", notebook=True)]  # 10.1
+    items = units + notebook_runs + cells + one_run
+    pytest_collection_modifyitems(None, items)
+    assert items == notebook_runs + cells + one_run + units
