@@ -130,7 +130,7 @@ def run_task(
     this host's cores shared among the runs the host executes at once."""
     worker = _announce(token)
     sharing = (workers_per_host or {}).get(_host(worker))
-    host_threads = max(1, (os.cpu_count() or 1) // sharing) if sharing else None
+    host_threads = kernels.threads_per_process(sharing) if sharing else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bce-run-") as scratch:
         folder = Path(scratch)

@@ -16,6 +16,13 @@ _RUNNING: dict[str, list[AsyncKernelManager]] = {}  # run token -> its started k
 _STOPPED: set[str] = set()  # tokens asked to stop: a kernel starting late stops at once
 
 
+def threads_per_process(sharing: int) -> int:
+    """Each process's share of this host's cores when `sharing` processes run at once, at
+    least 1: with a thread per core in every one, OpenMP's spinning threads crowd each other
+    and small ops get many times slower."""
+    return max(1, (os.cpu_count() or 1) // sharing)
+
+
 def _curve_available() -> bool:
     import zmq
 

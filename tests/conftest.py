@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from bce_helpers.runner import execute, find_notebook
+from bce_suite.kernels import threads_per_process
 
-# pytest-xdist runs one process per worker, and each starts kernels. With torch's default
-# of a thread per core in every one of them, a 2-core machine runs 4 or more busy threads
-# on 2 cores, and OpenMP's spinning threads make small ops many times slower (notebook 06's
-# training took 8x as long beside another worker). Give each worker, and the kernels it
-# starts (they inherit the environment), its share of the cores.
+# pytest-xdist runs one process per worker, and each starts kernels: give each worker, and
+# the kernels it starts (they inherit the environment), its share of the cores, as the
+# runner does for its kernels (beside another worker with 2 threads of its own, notebook
+# 06's training took 8x as long).
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
-    _threads = max(1, (os.cpu_count() or 1) // _workers)
+    _threads = threads_per_process(_workers)
     os.environ["OMP_NUM_THREADS"] = str(_threads)
     torch.set_num_threads(_threads)
 

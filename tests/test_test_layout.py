@@ -17,7 +17,7 @@ from tests.conftest import pytest_collection_modifyitems
 )
 def test_each_worker_and_its_kernels_get_their_share_of_the_cores():
     workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    share = max(1, (os.cpu_count() or 1) // workers)
+    share = max(1, (os.cpu_count() or 1) // workers)  # by hand
     assert os.environ["OMP_NUM_THREADS"] == str(share)  # what kernels started here inherit
     assert torch.get_num_threads() == share
 
@@ -37,3 +37,12 @@ def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
     items = units + notebook_runs + cells + one_run
     pytest_collection_modifyitems(None, items)
     assert items == notebook_runs + cells + one_run + units
+
+
+def test_threads_per_process_shares_the_cores_and_never_gives_none():
+    from bce_suite.kernels import threads_per_process
+
+    cores = os.cpu_count() or 1
+    assert threads_per_process(1) == cores
+    assert threads_per_process(cores) == 1
+    assert threads_per_process(4 * cores) == 1
