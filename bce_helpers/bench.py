@@ -161,6 +161,16 @@ def copy_gbps(n: int, dtype: torch.dtype, device: torch.device, repeats: int) ->
     return gbps(2 * n * torch.empty((), dtype=dtype).element_size(), seconds)
 
 
+def random_inputs(
+    n: int, dtype: torch.dtype, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n standard-normal logits and n soft targets in [0, 1), drawn on the device."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(n, generator=g, device=device).to(dtype)
+    y = torch.rand(n, generator=g, device=device).to(dtype)
+    return x, y
+
+
 def bce_timings(
     n: int,
     dtype: torch.dtype,
@@ -174,9 +184,7 @@ def bce_timings(
 ) -> dict[str, Timing]:
     """Seconds per call of each BCE method on n random logits and soft targets, after
     `warmup` untimed calls each (at least `repeats` timed calls and `min_seconds` each)."""
-    g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(n, generator=g, device=device).to(dtype)
-    y = torch.rand(n, generator=g, device=device).to(dtype)
+    x, y = random_inputs(n, dtype, device)
     if mode == "forward+backward":
         x.requires_grad_()
 

@@ -38,6 +38,7 @@ from bce_helpers.bench import (
     effective_gbps,
     gbps,
     keep_freed_memory,
+    random_inputs,
     time_call,
     warm_memory,
 )
@@ -46,9 +47,7 @@ from bce_helpers.compiler import compile_enabled
 
 def check_methods(dtype: torch.dtype, device: torch.device) -> None:
     """Refuse to time a method whose loss or gradient differs from torch's."""
-    g = torch.Generator(device=device).manual_seed(1)
-    x = torch.randn(4099, generator=g, device=device).to(dtype)
-    y = torch.rand(4099, generator=g, device=device).to(dtype)
+    x, y = random_inputs(4099, dtype, device, seed=1)
     ref_x = x.float().clone().requires_grad_()
     ref = F.binary_cross_entropy_with_logits(ref_x, y.float())
     ref.backward()
@@ -69,9 +68,7 @@ def same_traffic_seconds(
     of their size written, freshly allocated as the gradient is) with no arithmetic to speak
     of. The floor for a one-pass loss; a copy moves fewer bytes (and on the CPU glibc's
     memcpy writes past the caches, where a computed result is written through them)."""
-    g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(n, generator=g, device=device).to(dtype)
-    y = torch.rand(n, generator=g, device=device).to(dtype)
+    x, y = random_inputs(n, dtype, device)
     return time_call(lambda: torch.mul(x, y), repeats, device, min_seconds=min_seconds).best
 
 
