@@ -59,6 +59,23 @@ def test_compiled_matches_torch(reduction, weighted):
     check_against_torch(x, y, w, pw, reduction)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction):
+    # a float32 running sum over a thread's 2^20 elements drifts by about 1e-6 (inductor's
+    # cascade sums 4096 vectors at a time): the fused loss sums in float64 on the CPU
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(2**20 + 5, generator=g) * 5, torch.rand(2**20 + 5, generator=g)
+    ref = F.binary_cross_entropy_with_logits(x.double(), y.double(), reduction=reduction)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ours = fused_bce_with_logits(x, y, reduction=reduction)
+    finally:
+        torch.set_num_threads(threads)
+    assert ours.dtype == torch.float32
+    assert abs(ours.double().item() / ref.item() - 1) < 1e-7  # float32 rounds at 6e-8
+
+
 def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts():
     for n in (1, 7, 1000, 2**16 + 3):
         x, y = torch.randn(n) * 5, torch.randint(0, 2, (n,)).float()
