@@ -2,14 +2,15 @@
 
 One module per concept, what the notebooks import: ``losses`` (BCE from scratch, matching
 torch), ``fused`` (``fused_bce_with_logits``: loss and gradient in one pass over memory),
-``fused_triton`` (its CUDA kernels), ``compiler`` (torch.compile, or eager where no compiler
-works), ``saturation`` (where float types saturate), ``checks`` (hand computations against
-torch), ``params`` (checking notebook parameters, seeding, device), ``data``, ``models``,
-``train`` (batches, training steps, the run), ``cuda_graph`` (a step recorded as a CUDA
-graph), ``plots``, ``bench`` (timing, bandwidth), ``results`` (the results JSON),
-``exercises`` (answers checked with instant feedback) and ``explorers`` (interactive
-widgets). ``runner`` and ``__main__`` forward to the suite's tooling, the package
-``bce_suite`` (the command line, executing notebooks), which a notebook does not import.
+``fused_triton`` (its CUDA kernels), ``fused_cpu`` (its CPU kernel, in C), ``compiler``
+(torch.compile, or eager where no compiler works), ``saturation`` (where float types
+saturate), ``checks`` (hand computations against torch), ``params`` (checking notebook
+parameters, seeding, device), ``data``, ``models``, ``train`` (batches, training steps,
+the run), ``cuda_graph`` (a step recorded as a CUDA graph), ``plots``, ``bench`` (timing,
+bandwidth), ``results`` (the results JSON), ``exercises`` (answers checked with instant
+feedback) and ``explorers`` (interactive widgets). ``runner`` and ``__main__`` forward
+to the suite's tooling, the package ``bce_suite`` (the command line, executing
+notebooks), which a notebook does not import.
 """
 
 __version__ = "0.1.0"

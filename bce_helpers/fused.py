@@ -9,9 +9,11 @@ forward and backward is that gradient: one tensor of the input's size, nothing e
 backward only scales it by the upstream gradient, in place, and does no work at all when
 that gradient is 1 (the usual `loss.backward()`), decided on the device.
 
-Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fused_triton); elsewhere, and
-for float64, the same formulas through torch.compile, which inductor fuses into one loop.
-Without a working compiler the formulas run eagerly, with a warning: correct, not fused.
+Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fused_triton); on the CPU, for
+float32 without weights, a C kernel built at first use (bce_helpers.fused_cpu); elsewhere
+(weights, float64, 16-bit types, MPS) the same formulas through torch.compile, which
+inductor fuses into one loop. Without a working compiler the formulas run eagerly, with a
+warning: correct, not fused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from bce_helpers import fused_triton
+from bce_helpers import fused_cpu, fused_triton
 from bce_helpers.compiler import compiled
 from bce_helpers.fused_triton import Periodic
 from bce_helpers.losses import _check_unit_interval, check_bce_args
@@ -249,7 +251,8 @@ def _forward(
     reduction: str,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
-    """Pick the path: the Triton kernel, the compiled flat formulas, or eager formulas."""
+    """Pick the path: the Triton kernel, the C kernel, the compiled flat formulas, or eager
+    formulas."""
     w = None if weight is None else periodic(weight, x.shape)
     pw = None if pos_weight is None else periodic(pos_weight, x.shape)
     exotic = (weight is not None and w is None) or (pos_weight is not None and pw is None)
@@ -259,6 +262,8 @@ def _forward(
     flat = (_flat(x), _flat(y), w, pw, reduction, need_grad)
     if fused_triton.usable(x):
         loss, grad, bad = fused_triton.forward(*flat)
+    elif weight is None and pos_weight is None and fused_cpu.usable(x, y):
+        loss, grad, bad = fused_cpu.forward(flat[0], flat[1], reduction, need_grad)
     else:
         grad_scale = None
         if need_grad and reduction == "mean":

@@ -10,7 +10,9 @@ best is then taken over many calls), and the best and the median call are printe
 
 At the largest size each run also times x * y, which reads and writes what the fused pass
 does (x and y, one result) with no arithmetic: "fused / (x * y)" near 1.0x says the fused
-pass runs at the floor of its own memory traffic.
+pass runs at the floor of its own memory traffic. Where the fused pass is the C kernel (the
+CPU, float32), it also times the same loss through the inductor-compiled formulas (the
+kernel turned off) and prints "fused C kernel / fused through inductor".
 
 Goals, reduction 'mean', forward+backward: on this suite's 2-core CPU at 2^24 float32, at
 least 1.0x the copy bandwidth and 14x eager torch; on an H100 at 2^28, at least 1.0x copy,
@@ -24,11 +26,12 @@ torch at every size from 2^18. Usage:
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused_triton
+from bce_helpers import fused_cpu, fused_triton
 from bce_helpers.bench import (
     ELEMENT_READS_WRITES,
     METHODS,
@@ -70,6 +73,26 @@ def same_traffic_seconds(
     memcpy writes past the caches, where a computed result is written through them)."""
     x, y = random_inputs(n, dtype, device)
     return time_call(lambda: torch.mul(x, y), repeats, device, min_seconds=min_seconds).best
+
+
+def inductor_fused_seconds(
+    n: int, dtype: torch.dtype, device: torch.device, repeats: int, min_seconds: float
+) -> float:
+    """Best seconds of the fused loss forward+backward with the C kernel turned off: the same
+    formulas compiled by inductor."""
+    before = os.environ.get("BCE_HELPERS_CPU_KERNEL")
+    os.environ["BCE_HELPERS_CPU_KERNEL"] = "0"
+    try:
+        fused = {"fused": METHODS["fused"]}
+        timings = bce_timings(
+            n, dtype, device, "forward+backward", repeats, methods=fused, min_seconds=min_seconds
+        )
+    finally:
+        if before is None:
+            del os.environ["BCE_HELPERS_CPU_KERNEL"]
+        else:
+            os.environ["BCE_HELPERS_CPU_KERNEL"] = before
+    return timings["fused"].best
 
 
 def measure(
@@ -126,7 +149,11 @@ def main() -> None:
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     largest = max(args.log2_sizes)
     print(f"torch {torch.__version__}, {device}, {args.dtype}, reduction 'mean'")
-    kernel = "Triton kernel" if fused_triton.usable(torch.empty(0, device=device)) else "inductor"
+    probe = torch.empty(0, dtype=dtype, device=device)
+    c_kernel = fused_cpu.usable(probe)
+    kernel = (
+        "Triton kernel" if fused_triton.usable(probe) else "C kernel" if c_kernel else "inductor"
+    )
     print(f"fused path: {kernel}; torch.compile in use: {compile_enabled()}")
     print(f"CPU allocations: {allocator}")
     print(f"each method: at least {args.repeats} timed calls and {args.min_seconds:g} s of them")
@@ -162,6 +189,17 @@ def main() -> None:
                     "forward+backward  fused / (x * y): "
                     f"{best['forward+backward', 'fused'] / floor_gbps:.2f}x"
                 )
+                if c_kernel:
+                    compiled = inductor_fused_seconds(
+                        2**log2, dtype, device, args.repeats, args.min_seconds
+                    )
+                    compiled_gbps = effective_gbps(2**log2, dtype, "forward+backward", compiled)
+                    print(f"fused through inductor (the C kernel turned off): "
+                          f"{compiled * 1e6:.1f} us")  # fmt: skip
+                    print(
+                        "forward+backward  fused C kernel / fused through inductor: "
+                        f"{best['forward+backward', 'fused'] / compiled_gbps:.2f}x"
+                    )
     if len(fused_runs) > 1:
         spread = max(fused_runs) / min(fused_runs) - 1
         print(f"\nfused forward+backward at 2^{largest} over {len(fused_runs)} runs: "

@@ -58,6 +58,14 @@ def test_bench_bce_prints_bandwidths_from_its_times_and_ratios():
         re.search(r"^forward\+backward\s+fused / \(x \* y\): ([\d.]+)x", text, re.M)[1]
     )
     assert to_floor == pytest.approx(floor_us / micros_of["fused"], rel=0.05, abs=0.01)
+    # and, with the C kernel, the same loss through inductor's compiled formulas
+    assert "fused path: C kernel" in text
+    inductor_us = float(re.search(r"^fused through inductor .*: ([\d.]+) us$", text, re.M)[1])
+    to_inductor = float(
+        re.search(r"^forward\+backward\s+fused C kernel / fused through inductor: ([\d.]+)x",
+                  text, re.M)[1]
+    )  # fmt: skip
+    assert to_inductor == pytest.approx(inductor_us / micros_of["fused"], rel=0.05, abs=0.01)
 
 
 def test_bench_bce_refuses_bad_arguments():

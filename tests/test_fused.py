@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from torch._dynamo.exc import BackendCompilerFailed
 
-from bce_helpers import compiler, fused, fused_triton
+from bce_helpers import compiler, fused, fused_cpu, fused_triton
 from bce_helpers.fused import fused_bce_with_logits
 from tests.test_losses import TOL, bce_case
 
@@ -48,9 +48,18 @@ def check_against_torch(logits, target, weight, pos_weight, reduction, tol=None)
     torch.testing.assert_close(x1.grad.to(ref.dtype), x2.grad, **tol)
 
 
+@pytest.fixture(params=["C kernel", "inductor"])
+def cpu_path(request, monkeypatch):
+    """Each CPU path of the unweighted float32 loss in turn: the C kernel, then inductor's."""
+    kernel = request.param == "C kernel"
+    monkeypatch.setenv("BCE_HELPERS_CPU_KERNEL", "1" if kernel else "0")
+    assert fused_cpu.usable(torch.zeros(1)) is kernel, "the path named must be the one taken"
+    return request.param
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_compiled_matches_torch(reduction, weighted):
+def test_compiled_matches_torch(reduction, weighted, cpu_path):
     g = torch.Generator().manual_seed(3)
     x = torch.randn(32, 5, generator=g) * 10
     y = torch.rand(32, 5, generator=g)
@@ -60,7 +69,7 @@ def test_compiled_matches_torch(reduction, weighted):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction):
+def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction, cpu_path):
     # inductor's float32 sum (4096 vectors at a time in float32) was 2.2e-7 off here on one
     # thread, 1.9e-6 at 2^16 + 3 elements: the fused loss sums in float64 on the CPU
     g = torch.Generator().manual_seed(5)
@@ -76,7 +85,7 @@ def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction):
     assert abs(ours.double().item() / ref.item() - 1) < 1e-7  # float32 rounds at 6e-8
 
 
-def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts():
+def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts(cpu_path):
     for n in (1, 7, 1000, 2**16 + 3):
         x, y = torch.randn(n) * 5, torch.randint(0, 2, (n,)).float()
         check_against_torch(x, y, None, None, "mean")
@@ -157,7 +166,7 @@ def test_bad_input():
         fused_bce_with_logits(x, y.to("meta"))
 
 
-def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs():
+def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs(cpu_path):
     from torch._dynamo.utils import counters
 
     def both_variants(shape):
@@ -182,9 +191,11 @@ def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs():
 
 @contextlib.contextmanager
 def fresh_compiled(make_compiled):
-    """fused's compiled pass replaced by make_compiled(fn) for the block."""
+    """fused's compiled pass replaced by make_compiled(fn) for the block (and taken: not the
+    C kernel)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCE_HELPERS_COMPILE", "1")
+        mp.setenv("BCE_HELPERS_CPU_KERNEL", "0")
         mp.setattr(fused, "_compiled_flat_one_pass", make_compiled(fused._flat_one_pass))
         yield fused._compiled_flat_one_pass
 
