@@ -240,7 +240,9 @@ def periodic(t: Tensor, shape: torch.Size) -> Periodic | None:
 
 
 def _flat(t: Tensor) -> Tensor:
-    return t.reshape(-1).detach()
+    # contiguous: a 1-D view with strides (x[::2], an expanded target) stays a view under
+    # reshape, and the kernels read their inputs as plain arrays
+    return t.reshape(-1).detach().contiguous()
 
 
 def _forward(

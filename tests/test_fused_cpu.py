@@ -97,6 +97,25 @@ def test_a_bad_target_anywhere_is_reported(bad_value, threads):
     assert not fused_cpu.forward(x, y.clamp(0, 1), "mean", True)[2]
 
 
+def test_strided_and_expanded_tensors_are_read_as_torch_reads_them():
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(2, 2**17, generator=g) * 3
+    x, y = base[:, ::2], torch.rand(1, generator=g).expand(2, 2**16)  # strides, a stride of 0
+    for xs, ys in ((x, y), (x[0], y[0]), (x.t(), y.t())):
+        xs = xs.clone().requires_grad_() if xs.is_contiguous() else xs.detach().requires_grad_()
+        ours = fused_bce_with_logits(xs, ys, reduction="sum")
+        ours.backward()
+        ref_loss, ref_grad = reference(xs.detach(), ys, "sum")
+        torch.testing.assert_close(ours.double(), ref_loss, atol=1e-6, rtol=3e-7)
+        torch.testing.assert_close(xs.grad.double(), ref_grad, atol=1e-7, rtol=1e-6)
+
+
+def test_a_cache_dir_that_cannot_be_written_is_no_error(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the folder would be
+    assert fused_cpu.build(fused_cpu.compiler(), blocked / "cache") is None
+
+
 def test_plain_float32_on_the_cpu_takes_the_kernel(monkeypatch):
     calls = []
     forward = fused_cpu.forward
