@@ -271,7 +271,10 @@ def library() -> ctypes.CDLL | None:
     path = build(cc, cache_dir()) if cc else None
     if path is None:
         return None
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:  # a temp dir mounted noexec, say: the other paths serve
+        return None
     lib.bce_fused.restype = ctypes.c_int
     lib.bce_fused.argtypes = [
         ctypes.c_void_p,

@@ -188,6 +188,18 @@ def test_a_compiler_that_fails_leaves_nothing_and_the_loss_takes_another_path(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_library_that_cannot_be_loaded_is_no_error(monkeypatch):
+    def cannot_map(path):
+        raise OSError(f"{path}: failed to map segment from shared object")
+
+    monkeypatch.setattr(fused_cpu.ctypes, "CDLL", cannot_map)
+    fused_cpu.library.cache_clear()
+    try:
+        assert fused_cpu.library() is None and not fused_cpu.usable(torch.zeros(1))
+    finally:
+        fused_cpu.library.cache_clear()
+
+
 def test_cache_dir_is_configurable(monkeypatch, tmp_path):
     monkeypatch.setenv("BCE_HELPERS_CACHE_DIR", str(tmp_path))
     assert fused_cpu.cache_dir() == tmp_path
