@@ -240,9 +240,10 @@ def periodic(t: Tensor, shape: torch.Size) -> Periodic | None:
 
 
 def _flat(t: Tensor) -> Tensor:
-    # contiguous: a 1-D view with strides (x[::2], an expanded target) stays a view under
-    # reshape, and the kernels read their inputs as plain arrays
-    return t.reshape(-1).detach().contiguous()
+    # contiguous, with no lazy negation: a 1-D view with strides (x[::2], an expanded target)
+    # stays a view under reshape, and a negated view (z.conj().imag) keeps its memory as it
+    # was; the kernels read their inputs as plain arrays
+    return t.reshape(-1).detach().resolve_neg().contiguous()
 
 
 def _forward(

@@ -13,7 +13,8 @@ for it.
 
 The library is built with the machine's C compiler (`$CC`, else cc, gcc or clang) into
 `$BCE_HELPERS_CACHE_DIR` (default: a folder of this user's in the temp directory), keyed
-by its source, the compiler, its flags and the CPU, and written atomically. Where no compiler
+by its source, the compiler and its version, its flags and the CPU (its instruction-set
+flags on Linux), and written atomically, in a folder only this user can write to. Where no compiler
 builds it, `usable` says no and the fused loss takes its other paths; BCE_HELPERS_CPU_KERNEL=0
 turns it off (BCE_HELPERS_COMPILE=0 too, as for every compiled path).
 """
@@ -26,6 +27,7 @@ import getpass
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -140,8 +142,8 @@ static void pass(part_t *p) {{
   }}
 }}
 
-/* the pass over n elements on `threads` threads (OpenMP's, the pool torch's own kernels
-   use): returns whether a target was bad */
+/* the pass over n elements on `threads` threads (OpenMP's): returns whether a target was
+   bad */
 int bce_fused(const float *x, const float *y, float *grad, float *loss, int64_t n,
               float scale, int threads, double *sum) {{
   part_t parts[MAX_THREADS];
@@ -176,9 +178,11 @@ FLAGS = [
     "-shared",
     "-fPIC",
 ]
-# tried in turn: this CPU's vector instructions and OpenMP's threads (the libgomp torch
-# has loaded), then without the one or the other (a compiler without OpenMP, such as
-# Apple's clang, still vectorizes the `omp simd` loop, on one thread)
+# tried in turn: this CPU's vector instructions and OpenMP's threads, then without the one
+# or the other (a compiler without OpenMP, such as Apple's clang, still vectorizes the
+# `omp simd` loop, on one thread). With gcc on Linux the library asks for libgomp.so.1,
+# the name of the libgomp torch's wheels load, so the two share one OpenMP runtime, as
+# inductor's own CPU kernels do.
 VARIANTS = [
     ["-march=native", "-fopenmp"],
     ["-fopenmp"],
@@ -211,44 +215,74 @@ def cache_dir() -> Path:
     """Where built libraries are kept: $BCE_HELPERS_CACHE_DIR, else a folder in the temp dir."""
     if configured := os.environ.get("BCE_HELPERS_CACHE_DIR"):
         return Path(configured)
-    return Path(tempfile.gettempdir()) / f"bce_helpers_{getpass.getuser()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"bce_helpers_{user}"
+
+
+def private(directory: Path) -> bool:
+    """Make directory (only its owner may write in it) and say whether it is this user's
+    alone: a library in a folder another user can write to could be anyone's code."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not hasattr(os, "getuid"):  # Windows: the folder's ACL decides
+        return True
+    info = directory.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def compiler() -> str | None:
-    """The C compiler to build with: $CC, else the first of cc, gcc and clang on PATH."""
+    """The C compiler to build with: $CC (which may carry arguments, as `ccache gcc`), else
+    the first of cc, gcc and clang on PATH."""
     return os.environ.get("CC") or next(
         (found for name in ("cc", "gcc", "clang") if (found := shutil.which(name))), None
     )
 
 
+def _compiler_version(command: list[str]) -> str:
+    try:
+        return subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def _cpu_id() -> str:
     # -march=native code is for this CPU only: a shared cache must not hand it to another
+    # (on Linux its instruction-set flags; elsewhere only what platform can say)
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.processor()
+        return f"{platform.machine()} {platform.processor()} {platform.platform()}"
     return next((line for line in info.splitlines() if line.startswith(("flags", "Features"))), "")
 
 
 def build(cc: str, directory: Path) -> Path | None:
     """Build the library with cc into directory (atomically), or find it built: its path, or
     None where cc cannot build it (or the directory cannot be written)."""
-    code = source()
+    code, command = source(), shlex.split(cc)
+    try:
+        if not private(directory):
+            return None
+    except OSError:
+        return None
+    machine = [*command, _compiler_version(command), _cpu_id()]
     for variant in VARIANTS:
         flags = FLAGS + variant
-        key = hashlib.sha256("\0".join([code, cc, *flags, _cpu_id()]).encode()).hexdigest()
+        key = hashlib.sha256("\0".join([code, *machine, *flags]).encode()).hexdigest()
         target = directory / f"bce_fused_{key[:24]}.so"
         if target.exists():
             return target
         try:
-            directory.mkdir(parents=True, exist_ok=True)
             fd, partial = tempfile.mkstemp(suffix=".so", dir=directory)
         except OSError:
             return None
         os.close(fd)
         try:
             done = subprocess.run(
-                [cc, *flags, "-x", "c", "-", "-o", partial, "-lm"],
+                [*command, *flags, "-x", "c", "-", "-o", partial, "-lm"],
                 input=code,
                 capture_output=True,
                 text=True,
