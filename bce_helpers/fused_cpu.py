@@ -12,11 +12,12 @@ call; inductor's code converts every loss to float64 to keep its sum accurate, a
 for it.
 
 The library is built with the machine's C compiler (`$CC`, else cc, gcc or clang) into
-`$BCE_HELPERS_CACHE_DIR` (default: a folder of this user's in the temp directory), keyed
-by its source, the compiler and its version, its flags and the CPU (its instruction-set
-flags on Linux), and written atomically, in a folder only this user can write to. Where no compiler
-builds it, `usable` says no and the fused loss takes its other paths; BCE_HELPERS_CPU_KERNEL=0
-turns it off (BCE_HELPERS_COMPILE=0 too, as for every compiled path).
+`$BCE_HELPERS_CACHE_DIR` (default: a folder of this user's in the temp directory, which
+only this user may write to), keyed by its source, the compiler and its version, its flags
+and the CPU (its instruction-set flags on Linux), and written atomically. Where no compiler
+builds it, `usable` says no and the fused loss takes its other paths;
+BCE_HELPERS_CPU_KERNEL=0 turns it off (BCE_HELPERS_COMPILE=0 too, as for every compiled
+path).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import ctypes
 import functools
 import getpass
 import hashlib
+import math
 import os
 import platform
 import shlex
@@ -193,9 +195,7 @@ VARIANTS = [
 
 def source() -> str:
     """The kernel's C source, with the constants of bce_helpers.fused's formulas."""
-    import math
-
-    from bce_helpers import fused
+    from bce_helpers import fused  # here: fused imports this module
 
     a = [2 * c for c in reversed(fused.ATANH_SERIES[torch.float32])]
     p = fused.EXP_POLYNOMIAL
