@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from bce_helpers import fused_cpu, fused_triton
-from bce_helpers.compiler import compiled
+from bce_helpers.compiler import compile_enabled, compiled
 from bce_helpers.fused_triton import Periodic
 from bce_helpers.losses import _check_unit_interval, check_bce_args
 
@@ -278,6 +278,16 @@ def _forward(
     if reduction == "none":
         loss = loss.view(x.shape)
     return loss, None if grad is None else grad.view(x.shape), bad
+
+
+def pass_path(dtype: torch.dtype, device: torch.device) -> str:
+    """Which path the unweighted pass takes for inputs of this dtype on this device, in words."""
+    probe = torch.empty(0, dtype=dtype, device=device)
+    if fused_triton.usable(probe):
+        return "a Triton kernel"
+    if fused_cpu.usable(probe):
+        return "a C kernel (built at first use)"
+    return "torch.compile (inductor)" if compile_enabled() else "eager formulas (no compiler)"
 
 
 def scale_in_place(grad: Tensor, grad_output: Tensor) -> None:

@@ -31,7 +31,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused_cpu, fused_triton
+from bce_helpers import fused_cpu
 from bce_helpers.bench import (
     ELEMENT_READS_WRITES,
     METHODS,
@@ -46,6 +46,7 @@ from bce_helpers.bench import (
     warm_memory,
 )
 from bce_helpers.compiler import compile_enabled
+from bce_helpers.fused import pass_path
 
 
 def check_methods(dtype: torch.dtype, device: torch.device) -> None:
@@ -151,10 +152,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {device}, {args.dtype}, reduction 'mean'")
     probe = torch.empty(0, dtype=dtype, device=device)
     c_kernel = fused_cpu.usable(probe)
-    kernel = (
-        "Triton kernel" if fused_triton.usable(probe) else "C kernel" if c_kernel else "inductor"
-    )
-    print(f"fused path: {kernel}; torch.compile in use: {compile_enabled()}")
+    print(f"fused path: {pass_path(dtype, device)}; torch.compile in use: {compile_enabled()}")
     print(f"CPU allocations: {allocator}")
     print(f"each method: at least {args.repeats} timed calls and {args.min_seconds:g} s of them")
     warm_memory(device)  # first touches of a VM's memory are slow: not what we measure

@@ -226,3 +226,15 @@ def test_cache_dir_is_configurable(monkeypatch, tmp_path):
     assert fused_cpu.cache_dir() == tmp_path
     monkeypatch.delenv("BCE_HELPERS_CACHE_DIR")
     assert fused_cpu.cache_dir().name.startswith("bce_helpers_")
+
+
+def test_the_path_is_named_as_it_is_taken(monkeypatch):
+    from bce_helpers.fused import pass_path
+
+    cpu = torch.device("cpu")
+    assert pass_path(torch.float32, cpu) == "a C kernel (built at first use)"
+    assert pass_path(torch.bfloat16, cpu) == "torch.compile (inductor)"
+    monkeypatch.setenv("BCE_HELPERS_CPU_KERNEL", "0")
+    assert pass_path(torch.float32, cpu) == "torch.compile (inductor)"
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    assert pass_path(torch.float32, cpu) == "eager formulas (no compiler)"
