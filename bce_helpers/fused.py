@@ -49,7 +49,7 @@ def log1p_series(t: Tensor, two_plus_t: Tensor | None = None) -> Tensor:
     z^2/5 + ...) with z = s^2. No rounded 1 + t is formed, so a small t keeps all its digits.
     Why not torch.log1p: on the CPU, inductor's log1p (a vector library call, accurate to
     about 1 ulp) and even its vector log cost more than the rest of the loss; a few
-    multiplies and adds are cheaper (notebook 07 times all three). `two_plus_t`: 2 + t
+    multiplies and adds are cheaper (notebook 09 times all three). `two_plus_t`: 2 + t
     where the caller has it already."""
     s = t / (2 + t if two_plus_t is None else two_plus_t)
     z = s * s

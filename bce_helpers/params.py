@@ -153,7 +153,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "batch_size": Number(low=1, high=1_000_000),
         "lr": Number(real=True, low=0, low_open=True, high=10),
     },
-    "07_bce_at_scale": {
+    "09_bce_at_scale": {
         "max_log2_size": Number(low=10, high=28),
         "dtype": Choice(("float32", "bfloat16", "float16")),
         "repeats": Number(low=1, high=1000),
@@ -212,7 +212,7 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
         ),
     ),
-    "07_bce_at_scale": (
+    "09_bce_at_scale": (
         Together(
             ("max_log2_size", "repeats"),
             lambda p: p["repeats"] * 2 ** p["max_log2_size"] <= 2**28,

@@ -121,7 +121,7 @@ LOSSES = ("bce", "bce_with_logits", "fused_bce_with_logits")
 
 def criterion_for(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Notebook 05's criterion by name: "bce" (BCELoss on a Sigmoid's output, the seed's),
-    "bce_with_logits" (BCEWithLogitsLoss on logits) or "fused_bce_with_logits" (notebook 07's)."""
+    "bce_with_logits" (BCEWithLogitsLoss on logits) or "fused_bce_with_logits" (notebook 09's)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
     if loss == "fused_bce_with_logits":

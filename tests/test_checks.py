@@ -6,26 +6,28 @@ import torch
 from bce_helpers.checks import cmp
 
 
-def test_cmp_prints_values_and_the_tolerances_it_used(capsys):
+def test_cmp_prints_one_short_line(capsys):
     cmp("scalar", torch.tensor(0.5), 0.5 + 1e-7)
     cmp("tensor", torch.ones(3), torch.ones(3), atol=1e-3)
     cmp("loosened", torch.tensor([2.0, 3.0]), torch.tensor([2.002, 3.0]), rtol=1.5e-3)
     cmp("absolute", torch.ones(2), torch.ones(2) + 1e-4, atol=1e-3, rtol=0)
     cmp("relative", torch.tensor([1e6]), torch.tensor([1e6 + 0.05]), atol=0, rtol=1e-7)
     cmp("exact", torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("nan")]), 0, 0)
+    cmp("shown", torch.tensor(0.25), 0.25 + 1e-4, atol=1e-3, rtol=0, show_tolerance=True)
     assert capsys.readouterr().out.splitlines() == [
-        "scalar: 0.500000 vs 0.500000  agree within atol=1e-06, rtol=1e-06",
-        "tensor: all 3 values agree within atol=0.001, rtol=1e-06",
-        "loosened: all 2 values agree within atol=1e-06, rtol=0.0015",
-        "absolute: all 2 values agree within atol=0.001",
-        "relative: 1000000.000000 vs 1000000.062500  agree within rtol=1e-07",
-        "exact: all 2 values agree exactly",
+        "scalar: 0.500000 ✓",
+        "tensor: all 3 values ✓",
+        "loosened: all 2 values ✓",
+        "absolute: all 2 values ✓",
+        "relative: 1000000.000000 ✓",
+        "exact: all 2 values ✓",
+        "shown: 0.250000 ✓ (within atol=0.001)",
     ]
 
 
 def test_cmp_uses_the_tolerances_it_prints(capsys):
     # 2.002 vs 2.0 is 1e-3 relative: inside rtol 1.5e-3, outside the default 1e-6
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=r"default: the two sides differ, not within atol=1e-06, rtol=1e-06"):
         cmp("default", torch.tensor(2.0), torch.tensor(2.002))
     with pytest.raises(AssertionError):
         cmp("off", torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.001]), atol=1e-4, rtol=0)
@@ -49,8 +51,8 @@ def test_cmp_compares_in_the_dtype_of_ours(capsys):
     cmp("int", torch.tensor(3.0), 3)
     cmp("float64", torch.tensor([0.1, 0.2]), torch.tensor([0.1, 0.2], dtype=torch.float64), 0, 0)
     assert capsys.readouterr().out.splitlines() == [
-        "int: 3.000000 vs 3.000000  agree within atol=1e-06, rtol=1e-06",
-        "float64: all 2 values agree exactly",
+        "int: 3.000000 ✓",
+        "float64: all 2 values ✓",
     ]
 
 

@@ -194,6 +194,6 @@ def test_the_notebook_has_exercises_collapsed_and_checked(name):
         following = nb.cells[nb.cells.index(cell) + 1]
         call = re.search(r'^check\("(\d\d\.\d)", (\w+)\)$', following.source, re.MULTILINE)
         assert call and call[1].startswith(name) and call[1] in EXERCISES
-        assert "# NBVAL_CHECK_OUTPUT" in following.source
+        assert "nbval-check-output" in following.metadata.get("tags", [])
         shown = "".join(o.get("text", "") for o in following.outputs)
         assert shown.startswith(f"Exercise {call[1]}, ") and ": right. " in shown

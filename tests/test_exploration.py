@@ -52,7 +52,7 @@ CAPS: dict[str, dict[str, float]] = {
         "log_every": 4,
     },
     "06_circles": {"n_samples": 400, "epochs": 40},
-    "07_bce_at_scale": {"max_log2_size": 16, "repeats": 3},
+    "09_bce_at_scale": {"max_log2_size": 16, "repeats": 3},
 }
 FIXED = {"device": "auto", "results_path": None}  # the test sets results_path itself
 

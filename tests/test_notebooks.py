@@ -26,7 +26,7 @@ NOTEBOOKS = [
     "04_pos_weight",
     "05_mlp_training",
     "06_circles",
-    "07_bce_at_scale",
+    "09_bce_at_scale",
 ]
 
 
@@ -120,8 +120,8 @@ BAD = [
     ("05", {"epochs": 0}, "parameter epochs=0 is not allowed: expected an integer >= 1"),
     ("05", {"dataset": "mnist"}, "parameter dataset='mnist' is not allowed: expected one of"),
     ("06", {"framework": "jax"}, "parameter framework='jax' is not allowed: expected one of"),
-    ("07", {"dtype": "float64"}, "parameter dtype='float64' is not allowed: expected one of"),
-    ("07", {"max_log2_size": 40}, "parameter max_log2_size=40 is not allowed"),
+    ("09", {"dtype": "float64"}, "parameter dtype='float64' is not allowed: expected one of"),
+    ("09", {"max_log2_size": 40}, "parameter max_log2_size=40 is not allowed"),
 ]
 if not torch.cuda.is_available():
     BAD.append(("03", {"device": "cuda"}, "device='cuda' is not available on this machine"))

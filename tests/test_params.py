@@ -292,7 +292,7 @@ COMMON = dict(seed=0, device="cpu", results_path=None)
         ),
         # repeats * 2**max_log2_size <= 2**28: at 2**24, up to 16 repeats
         (
-            "07_bce_at_scale",
+            "09_bce_at_scale",
             dict(max_log2_size=24, dtype="float32", repeats=16),
             dict(repeats=17),
             "max_log2_size=24, repeats=17",

@@ -1,4 +1,4 @@
-"""Notebook 07: its stated facts, its computed verdicts, its refusals, and no float64 on MPS."""
+"""Notebook 09: its stated facts, its computed verdicts, its refusals, and no float64 on MPS."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from bce_helpers.fused import ATANH_SERIES
 from bce_helpers.params import check_params
 from bce_helpers.runner import execute, find_notebook
 
-NOTEBOOK = find_notebook("07")
+NOTEBOOK = find_notebook("09")
 PARAMS = dict(seed=0, device="cpu", results_path=None, dtype="float32")
 
 # Runs in the notebook's kernel (and here): the run's device becomes torch.device("cpu", 0),
@@ -79,16 +79,16 @@ NoFloat64OnDevice().__enter__()
 )
 
 
-def run_07(tmp_path, inject: str | None = None, nb=None, **params) -> tuple[dict, str]:
-    """Execute notebook 07 (or `nb`, a changed copy), with `inject` as a cell before its
+def run_09(tmp_path, inject: str | None = None, nb=None, **params) -> tuple[dict, str]:
+    """Execute notebook 09 (or `nb`, a changed copy), with `inject` as a cell before its
     set-up cell; return its results JSON and the text it printed."""
     nb = nb or nbformat.read(NOTEBOOK, as_version=4)
     if inject is not None:
-        setup_cell = next(i for i, c in enumerate(nb.cells) if 'setup(\n    "07' in c.source)
+        setup_cell = next(i for i, c in enumerate(nb.cells) if 'setup(\n    "09' in c.source)
         nb.cells.insert(setup_cell, nbformat.v4.new_code_cell(inject))
-    source = tmp_path / "07_in.ipynb"
+    source = tmp_path / "09_in.ipynb"
     nbformat.write(nb, source)
-    results, output = tmp_path / "07.json", tmp_path / "07_out.ipynb"
+    results, output = tmp_path / "09.json", tmp_path / "09_out.ipynb"
     execute(source, output, {**params, "results_path": str(results)}, cwd=tmp_path)
     executed = nbformat.read(output, as_version=4)
     printed = "".join(
@@ -123,7 +123,7 @@ def test_the_guard_catches_float64_on_the_device():
 def test_no_float64_tensor_on_the_runs_device(tmp_path, monkeypatch):
     """The whole notebook under the guard (eagerly: the guard sees each torch call)."""
     monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
-    r, printed = run_07(tmp_path, inject=GUARD, max_log2_size=11, repeats=1)
+    r, printed = run_09(tmp_path, inject=GUARD, max_log2_size=11, repeats=1)
     assert r["compiled"] is False and r["params"]["max_log2_size"] == 11
     assert "fused gradient within 1e-06 of torch's float32 gradient" in printed
 
@@ -138,12 +138,12 @@ def test_the_guard_fails_the_notebook_as_it_was(tmp_path, monkeypatch):
     cell.source = old.replace("dtype=torch.float64)", "dtype=torch.float64, device=run.device)")
     assert cell.source.count("device=run.device") == 4
     with pytest.raises(Exception, match="float64 tensor on the run's device"):
-        run_07(tmp_path, inject=GUARD, nb=nb, max_log2_size=10, repeats=1)
+        run_09(tmp_path, inject=GUARD, nb=nb, max_log2_size=10, repeats=1)
 
 
 @pytest.mark.notebook
 def test_small_size_verdicts_follow_the_measurements(tmp_path):
-    r, printed = run_07(tmp_path, max_log2_size=12, repeats=1)
+    r, printed = run_09(tmp_path, max_log2_size=12, repeats=1)
     gbps = r["gbps_at_largest"]
     for mode in ("forward", "forward+backward"):
         assert all(0 < v < float("inf") for v in gbps[mode].values())
@@ -214,20 +214,20 @@ def test_no_speed_claims_hard_coded_in_the_text():
 
 
 def test_together_rule_bounds_repeats_times_size():
-    assert check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 16})
-    assert check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 28, "repeats": 1})
+    assert check_params("09_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 16})
+    assert check_params("09_bce_at_scale", {**PARAMS, "max_log2_size": 28, "repeats": 1})
     with pytest.raises(ValueError) as info:
-        check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 17})
+        check_params("09_bce_at_scale", {**PARAMS, "max_log2_size": 24, "repeats": 17})
     message = str(info.value)
     assert "max_log2_size=24, repeats=17" in message and "at most 2**28" in message
     with pytest.raises(ValueError, match="parameter max_log2_size=29 is not allowed"):
-        check_params("07_bce_at_scale", {**PARAMS, "max_log2_size": 29, "repeats": 1})
+        check_params("09_bce_at_scale", {**PARAMS, "max_log2_size": 29, "repeats": 1})
 
 
 @pytest.mark.notebook
 def test_the_notebook_refuses_too_much_work_in_its_setup_cell(tmp_path):
     with pytest.raises(Exception, match="repeats=1000 are not allowed together") as info:
-        run_07(tmp_path, max_log2_size=20, repeats=1000)
+        run_09(tmp_path, max_log2_size=20, repeats=1000)
     assert getattr(info.value, "ename", "ValueError") == "ValueError"
 
 
