@@ -67,7 +67,7 @@ def test_02_says_whether_it_drew_notebook_01s_numbers(tmp_path, rows, cols, same
     assert (here == ex1) == same
     if same:
         assert "the same 6 numbers as notebook 01's Example 1" in text
-        assert f"this loss vs notebook 01's: {ex1:.6f} vs {ex1:.6f}" in text
+        assert f"this loss = notebook 01's: {ex1:.6f} ✓" in text
     else:
         assert f"this loss {here:.4f}, notebook 01's {ex1:.4f} with the same seed" in text
 
