@@ -2,12 +2,18 @@
 
 Every run executes the notebook through papermill. The corners (every parameter at its
 minimum, and every parameter at its maximum; where a combination rule refuses a corner, one
-of the rule's numbers moves just far enough for it to hold) run every time, and with more
-than one draw a mixed corner too (alternate parameters at their minimum and maximum); on
-top of them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 0, to keep `make
-test` within its time: a deeper search, as the suite's guide asks; the issue's deep setting
-is 40). Sizes are capped (CAPS) so that one run takes seconds; every other bound is the
-spec's own. `BCE_EXPLORE_SEED` changes the draws.
+of the rule's numbers moves just far enough for it to hold) run every time, and so does a
+long corner where a notebook trains: the least data, trained for long (LONG_CAPS). With more
+than one draw a mixed corner runs too (alternate parameters at their minimum and maximum);
+on top of them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 0, to keep `make
+test` within its time; a deep search is 40). The draws take turns among three regimes,
+because failures hide where plain draws rarely go: "plain" (each number log-uniform within
+its caps), "long" (the least data, trained for long: small data sets, long runs) and
+"edge" (a long-regime draw with each combination rule then held at its boundary: exactly
+10 positives, exactly 10 held-out images, the most steps allowed). Sizes are capped (CAPS)
+so that one run takes seconds; every other bound is the spec's own. `BCE_EXPLORE_SEED`
+changes the draws, and `BCE_EXPLORE_NOTEBOOKS` (names, comma-separated) limits the search
+to some notebooks.
 """
 
 from __future__ import annotations
@@ -54,28 +60,51 @@ CAPS: dict[str, dict[str, float]] = {
     "06_circles": {"n_samples": 400, "epochs": 40},
     "09_bce_at_scale": {"max_log2_size": 16, "repeats": 3},
 }
+# The "long" regime: sizes of the data stay within SMALL_FACTOR of their lowest value, and
+# the training lasts from a tenth of these caps to the caps (seconds each on small data).
+LONG_CAPS: dict[str, dict[str, float]] = {
+    "04_pos_weight": {"steps": 3_000},
+    "05_mlp_training": {"epochs": 100},
+    "06_circles": {"epochs": 1_000},
+}
+DATA_SIZES = ("n_samples", "image_size", "rows", "cols", "n_points", "max_log2_size")
+SMALL_FACTOR = 4
+REGIMES = ("plain", "long", "edge")
 FIXED = {"device": "auto", "results_path": None}  # the test sets results_path itself
+ONLY = [n for n in os.environ.get("BCE_EXPLORE_NOTEBOOKS", "").split(",") if n]
 
 
-def bounds(notebook: str, name: str, rule: Number) -> tuple[float, float]:
-    """The lowest and highest value the test draws for a number: the spec's, capped."""
+def bounds(
+    notebook: str, name: str, rule: Number, regime: str = "plain"
+) -> tuple[float, float]:
+    """The lowest and highest value the test draws for a number: the spec's, capped; in the
+    long regime, data sizes near their lowest value and training up to LONG_CAPS."""
     low = rule.low if rule.low is not None else -1e6
     if rule.low_open:  # the smallest value above the bound that a user might type
         low += 1e-6 if rule.real else 1
     high = rule.high if rule.high is not None else 1e6
-    high = min(high, CAPS.get(notebook, {}).get(name, high))
+    caps = CAPS.get(notebook, {})
+    if regime == "long":
+        caps = {**caps, **LONG_CAPS.get(notebook, {})}
+        if name in DATA_SIZES:
+            caps[name] = min(caps.get(name, high), max(low, 1) * SMALL_FACTOR)
+        if name in LONG_CAPS.get(notebook, {}):
+            low = max(low, caps[name] / 10)
+    high = min(high, caps.get(name, high))
     return low, high
 
 
 def corner(notebook: str, pick: str) -> dict[str, Any]:
-    """Every parameter at its lowest ('min'), highest ('max') or alternating ('mixed') value."""
+    """Every parameter at its lowest ('min'), highest ('max') or alternating ('mixed') value;
+    'long': the least data (every other number at its lowest too) trained for long."""
     params = {}
     for i, (name, rule) in enumerate(spec_for(notebook).items()):
         if name in FIXED:
             continue
-        high = pick == "max" or (pick == "mixed" and i % 2 == 0)
+        long_training = pick == "long" and name in LONG_CAPS.get(notebook, {})
+        high = pick == "max" or (pick == "mixed" and i % 2 == 0) or long_training
         if isinstance(rule, Number):
-            low_v, high_v = bounds(notebook, name, rule)
+            low_v, high_v = bounds(notebook, name, rule, "long" if pick == "long" else "plain")
             value = high_v if high else low_v
             params[name] = float(value) if rule.real else int(value)
         elif isinstance(rule, Choice):
@@ -90,15 +119,15 @@ def allowed_flag(rule: Flag) -> bool:
     return rule.needs_device is None or (rule.needs_device == "cuda" and torch.cuda.is_available())
 
 
-def draw(notebook: str, rng: random.Random) -> dict[str, Any]:
-    """One random parameter set from the notebook's spec (sizes capped), log-uniform
-    over wide ranges so that small and large values both come up."""
+def draw(notebook: str, rng: random.Random, regime: str = "plain") -> dict[str, Any]:
+    """One random parameter set from the notebook's spec (sizes capped, or those of the long
+    regime), log-uniform over wide ranges so that small and large values both come up."""
     params = {}
     for name, rule in spec_for(notebook).items():
         if name in FIXED or isinstance(rule, OptionalPath):
             continue
         if isinstance(rule, Number):
-            low, high = bounds(notebook, name, rule)
+            low, high = bounds(notebook, name, rule, regime)
             if low > 0 and high / low > 100:
                 value = math.exp(rng.uniform(math.log(low), math.log(high)))
             else:
@@ -111,14 +140,36 @@ def draw(notebook: str, rng: random.Random) -> dict[str, Any]:
     return params
 
 
-def accepted_draw(notebook: str, rng: random.Random, tries: int = 200) -> dict[str, Any]:
+def accepted_draw(
+    notebook: str, rng: random.Random, regime: str = "plain", tries: int = 200
+) -> dict[str, Any]:
     """A random set the notebook's combination rules accept (refusals have their own tests),
-    or, if none comes up, the last one moved to the edge of the rules."""
+    or, if none comes up, the last one moved to the edge of the rules; in the edge regime,
+    then each rule held at its boundary."""
     for _ in range(tries):
-        params = draw(notebook, rng)
+        params = draw(notebook, rng, "plain" if regime == "plain" else "long")
         if all(rule.holds(params) for rule in TOGETHER.get(notebook, ())):
-            return params
-    return to_edge_of_rules(notebook, params)
+            break
+    else:
+        params = to_edge_of_rules(notebook, params)
+    return on_rule_boundaries(notebook, params, rng) if regime == "edge" else params
+
+
+def on_rule_boundaries(notebook: str, params: dict[str, Any], rng: random.Random):
+    """Each combination rule held at its boundary: one of its numbers, picked at random,
+    moved towards the bound where the rule fails, to the last value where it holds."""
+    params = dict(params)
+    spec = spec_for(notebook)
+    for rule in TOGETHER.get(notebook, ()):
+        numbers = [n for n in rule.names if isinstance(spec[n], Number)]
+        for name in rng.sample(numbers, len(numbers)):
+            low, high = bounds(notebook, name, spec[name])
+            failing = [b for b in (low, high) if not rule.holds({**params, name: b})]
+            if failing and rule.holds(params):
+                value = edge(rule, params, name, failing[0], params[name], spec[name].real)
+                params[name] = value if spec[name].real else int(value)
+                break
+    return params
 
 
 def to_edge_of_rules(notebook: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -153,24 +204,61 @@ def edge(rule: Any, params: dict[str, Any], name: str, bad: float, good: float, 
     return good
 
 
+def drawn(notebook: str, draws: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """`draws` random sets of one notebook, the regimes taking turns: (regime, params)."""
+    rng = random.Random(f"{notebook}-{seed}")
+    regimes = [REGIMES[i % len(REGIMES)] for i in range(draws)]
+    return [(regime, accepted_draw(notebook, rng, regime)) for regime in regimes]
+
+
 def cases() -> list[Any]:
     """The corners of every notebook, then DRAWS random sets of each."""
     found = []
     for notebook in SPECS:
-        for pick in ("min", "max") if DRAWS <= 1 else ("min", "max", "mixed"):
+        if ONLY and not any(notebook.startswith(n) for n in ONLY):
+            continue
+        picks = ["min", "max"] if DRAWS <= 1 else ["min", "max", "mixed"]
+        picks += ["long"] if notebook in LONG_CAPS else []
+        for pick in picks:
             params = to_edge_of_rules(notebook, corner(notebook, pick))
             found.append(pytest.param(notebook, params, id=f"{notebook}-{pick}"))
-        rng = random.Random(f"{notebook}-{SEED}")
-        for i in range(DRAWS):
-            params = accepted_draw(notebook, rng)
-            found.append(pytest.param(notebook, params, id=f"{notebook}-draw{i}"))
+        for i, (regime, params) in enumerate(drawn(notebook, DRAWS, SEED)):
+            found.append(pytest.param(notebook, params, id=f"{notebook}-draw{i}-{regime}"))
     return found
+
+
+def test_the_draws_reach_the_regimes_where_failures_hide():
+    """40 draws (a deep search) hold the kinds of set that plain draws missed: 04 with at
+    most 12 positives trained for at least 1,000 steps; 05 with at most 12 held-out images,
+    and 05 trained for at least 1,000 mini-batches on at most 256 images."""
+    few_positives = [
+        p
+        for _, p in drawn("04_pos_weight", 40, 0)
+        if round(p["n_samples"] * p["positive_fraction"]) <= 12 and p["steps"] >= 1_000
+    ]
+    runs_05 = [p for _, p in drawn("05_mlp_training", 40, 0)]
+    small_held_out = [p for p in runs_05 if round(p["n_samples"] * p["test_fraction"]) <= 12]
+    long_runs = [
+        p
+        for p in runs_05
+        if p["n_samples"] <= 256
+        and p["epochs"] * math.ceil(p["n_samples"] * (1 - p["test_fraction"]) / p["batch_size"])
+        >= 1_000
+    ]
+    assert few_positives and small_held_out and long_runs, (
+        len(few_positives),
+        len(small_held_out),
+        len(long_runs),
+    )
 
 
 def test_corners_reach_every_bound():
     """The corners hold each number's lowest and highest value, and every choice's ends."""
     for notebook in SPECS:
         low, high = corner(notebook, "min"), corner(notebook, "max")
+        long = corner(notebook, "long")
+        for name in LONG_CAPS.get(notebook, {}):
+            assert long[name] >= high[name] and long[name] == LONG_CAPS[notebook][name]
         for name, rule in spec_for(notebook).items():
             if isinstance(rule, Number):
                 assert (low[name], high[name]) == pytest.approx(bounds(notebook, name, rule))
