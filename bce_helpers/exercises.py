@@ -134,23 +134,53 @@ WRONG_SIGN = (
 
 # ------------------------------------------------------------------------------ notebook 01
 
+# 2 x 3, like the lesson's Example 1: len(p) (2 rows) is not p.numel() (6 elements); the last
+# two targets are soft, as in the lesson's examples.
+_P01 = torch.tensor([[0.9, 0.2, 0.6], [0.3, 0.5, 0.7]])
+_Y01 = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.5, 0.25]])
+
+
+def _listed(t: torch.Tensor) -> str:
+    """A tensor's values as a learner typed them: 0.9, not 0.8999999761581421."""
+    rounded = [float(f"{v:.4g}") for v in t.flatten().tolist()]
+    if t.dim() < 2:
+        return str(rounded)
+    cols = t.shape[-1]
+    return str([rounded[i : i + cols] for i in range(0, len(rounded), cols)])
+
+
+def _by_rows(n: int, rows: int) -> str:
+    return (
+        f"you divided by len(p) = {rows}, the number of rows; the mean is over all "
+        f"N = {n} elements: divide by p.numel()"
+    )
+
 
 def _bce_by_hand(fn: Callable) -> str:
-    p = torch.tensor([0.9, 0.2, 0.6, 0.3, 0.5, 0.7])
-    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5, 0.25])
+    p, y = _P01, _Y01
     ref = F.binary_cross_entropy(p, y).double()
     value = _call(fn, p, y)
     _one_value(value, p.numel(), "nn.BCELoss's value")
+    # the corrected probability, written with torch.where, treats a soft target as 0 or 1
+    corrected = [torch.where(y == 1, p, 1 - p), torch.where(y == 0, 1 - p, p)]
+    corrected.append(torch.where(y >= 0.5, p, 1 - p))
+    if any(_close(value, -c.log().mean().double()) for c in corrected):
+        raise _wrong(
+            f"the targets here are soft ({_listed(y[(y > 0) & (y < 1)])}): the corrected "
+            "probability, torch.where(y == 1, p, 1 - p), is for 0-or-1 labels only; a soft "
+            "target needs both terms, y log p + (1 - y) log(1 - p)"
+        )
     _match(
         value,
         ref,
         {
             SUM_NOT_MEAN: ref * p.numel(),
+            _by_rows(p.numel(), len(p)): ref * p.numel() / len(p),
             WRONG_SIGN: -ref,
             "you used log10 (or log2): BCE uses the natural log": ref / math.log(10),
             "you used log2: BCE uses the natural log (nats, not bits)": ref / math.log(2),
         },
-        f"on p = {p.tolist()}, y = {y.tolist()} your loss differs from nn.BCELoss's",
+        f"on p = {_listed(p)}, y = {_listed(y)} your loss differs from nn.BCELoss's",
     )
     edge = _call(fn, torch.tensor([0.0]), torch.tensor([1.0])).flatten()
     if torch.isinf(edge).any():
@@ -195,8 +225,7 @@ def _bce_by_hand(fn: Callable) -> str:
 
 
 def _bce_gradient(fn: Callable) -> str:
-    p = torch.tensor([0.9, 0.2, 0.6, 0.3, 0.5, 0.7])
-    y = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5, 0.25])
+    p, y = _P01, _Y01
     leaf = p.clone().requires_grad_()
     F.binary_cross_entropy(leaf, y).backward()
     ref = leaf.grad.double()
@@ -209,6 +238,7 @@ def _bce_gradient(fn: Callable) -> str:
         ref,
         {
             f"that is the gradient of the sum: the mean divides every slope by N = {n}": ref * n,
+            _by_rows(n, len(p)): ref * n / len(p),
             "wrong sign: raising p towards y must lower the loss, so the slope is (p - y) / ...,"
             " negative where p < y": -ref,
             "that is the gradient with respect to the logit x, (sigmoid(x) - y) / N; with "
@@ -216,7 +246,7 @@ def _bce_gradient(fn: Callable) -> str:
             "that is the gradient of the sum with respect to the logit x, p - y; with respect "
             "to p, divide by p (1 - p), and by N for the mean": by_logit * n,
         },
-        f"on p = {p.tolist()}, y = {y.tolist()} your slopes differ from autograd's",
+        f"on p = {_listed(p)}, y = {_listed(y)} your slopes differ from autograd's",
     )
     return "It matches autograd, element by element."
 

@@ -63,6 +63,14 @@ MISTAKES = [
     ("01.1", lambda p, y: (p - y) / (p * (1 - p)), "the gradient of the sum"),
     ("01.1", lambda p, y: (y - p) / (p * (1 - p)) / p.numel(), "wrong sign"),
     ("01.1", lambda p, y: (p - y) / p.numel(), "with respect to the logit"),
+    ("01.1", lambda p, y: (p - y) / (p * (1 - p)) / len(p), "divided by len(p) = 2"),
+    ("01.2", lambda p, y: textbook(p, y).sum() / len(p), "divided by len(p) = 2"),
+    (
+        "01.2",
+        lambda p, y: -torch.where(y == 1, p, 1 - p).log().clamp(min=-100).mean(),
+        "the targets here are soft ([0.5, 0.25])",
+    ),
+    ("01.2", lambda p, y: -torch.where(y > 0.5, p, 1 - p).log().mean(), "targets here are soft"),
     ("01.2", lambda p, y: textbook(p, y).mean(), "at p = 0 (y = 1) your value is inf"),
     ("01.2", lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"), "the sum, not the mean"),
     ("01.2", lambda p, y: -F.binary_cross_entropy(p, y), "wrong sign"),
@@ -160,6 +168,21 @@ def test_the_placeholder_is_not_attempted_yet(exercise, placeholder, capsys):
     check(exercise, placeholder)
     line = capsys.readouterr().out
     assert line.startswith(f"Exercise {exercise}, ") and NOT_ATTEMPTED in line
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        ("01.1", lambda p, y: 0.123 * torch.ones_like(p)),
+        ("01.2", lambda p, y: 0.123 * torch.ones_like(p).mean()),
+    ],
+)
+def test_01_messages_show_the_numbers_as_typed(exercise, answer):
+    """A wrong answer's message quotes the inputs as the learner would type them."""
+    feedback = grade(exercise, answer)
+    quoted = str([[0.9, 0.2, 0.6], [0.3, 0.5, 0.7]])
+    assert feedback.status == "wrong" and quoted in feedback.message, feedback.message
+    assert "0.89999" not in feedback.message and "0.30000" not in feedback.message
 
 
 def test_an_answer_that_raises_is_reported_not_raised(capsys):

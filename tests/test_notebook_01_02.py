@@ -1,6 +1,7 @@
 """Notebooks 01 and 02 at the edges of their parameters, their outputs against torch."""
 
 import math
+import re
 
 import nbformat
 import pytest
@@ -29,9 +30,83 @@ def run_outputs(tmp_path, name: str, **params) -> str:
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+def first_all_right_step(push, steps: int = 300) -> int:
+    """Notebook 01's training run in float64, its gradients written out (no autograd): the
+    first step after which p = sigmoid(w x + b) is on the right side of 0.5 for every x."""
+    x = torch.cat([-torch.linspace(1, 3, 8), torch.linspace(1, 3, 8)]).double()
+    y = (x > 0).double()
+    w, b = -4.0, 0.0
+    for step in range(1, steps + 1):
+        s = torch.sigmoid(w * x + b)
+        g = push(s, y)  # d loss / d z for each point
+        w, b = w - (g * x).mean().item(), b - g.mean().item()
+        if bool(((torch.sigmoid(w * x + b) > 0.5) == (y == 1)).all()):
+            return step
+    raise AssertionError("never right")
+
+
 @pytest.mark.notebook
-def test_01_edge_table_and_soft_target_floor(tmp_path):
+def test_01_numbers_against_independent_references(tmp_path):
     text = run_outputs(tmp_path, "01", seed=3, n_points=3)
+
+    # the costliest rows, in order: -log of the corrected probability, computed here
+    rows = [(0.9, 1, 0.9), (0.2, 0, 0.8), (0.6, 0, 0.4), (0.3, 1, 0.3)]
+    ranked = sorted(rows, key=lambda r: -math.log(r[2]), reverse=True)
+    lines = [f"p={p:.1f} y={y}: corrected {c:.1f}, cost {-math.log(c):.4f}" for p, y, c in ranked]
+    positions = [text.index(line) for line in lines]
+    assert positions == sorted(positions) and ranked[0][:2] == (0.3, 1)
+    # a confident mistake against the costliest row (issue 24: 3.8 times, not four)
+    assert f"0.01 on a positive: cost {-math.log(0.01):.4f}" in text
+    assert f"that is {math.log(0.01) / math.log(0.3):.1f} times the costliest row" in text
+    # the likelihood of the four labels, and the best constant guess for 1, 0, 0, 1, 1
+    assert f"0.9 x 0.8 x 0.4 x 0.3 = {0.9 * 0.8 * 0.4 * 0.3:.4f}" in text
+    assert f"lowest BCE at p = {3 / 5:.3f}" in text
+
+    # a confident mistake, z = -6, y = 1: BCE's push over the squared error's, in float64
+    s = 1 / (1 + math.exp(6))
+    assert f"BCE pushes {s - 1:.4f}, the squared error {(s - 1) * s * (1 - s):.6f}" in text
+    assert f"{1 / (s * (1 - s)):.0f} times weaker" in text
+    # the training run, redone here in float64 from the gradient formulas
+    bce_step = first_all_right_step(lambda s, y: s - y)
+    squared_step = first_all_right_step(lambda s, y: (s - y) * s * (1 - s))
+    assert squared_step > 10 * bce_step
+    assert (
+        f"every point right: BCE after step {bce_step}, the squared error after step "
+        f"{squared_step}" in text
+    )
+
+    # the how-to's printed tensors: loss 1.2200 = H(y) + KL(y || p), both in float64 here
+    p = torch.tensor([0.3440, 0.7944, 0.8919, 0.3551, 0.9817, 0.8871]).double()
+    y = torch.tensor([0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129]).double()
+    floor = -(y * y.log() + (1 - y) * (1 - y).log()).mean().item()
+    kl = (y * (y / p).log() + (1 - y) * ((1 - y) / (1 - p)).log()).mean().item()
+    found = re.search(
+        r"the how-to's Example 1: loss 1\.2200 = lowest possible H\(y\) ([\d.]+) \+ KL ([\d.]+)",
+        text,
+    )
+    assert found and abs(float(found[1]) - floor) <= 6e-5 and abs(float(found[2]) - kl) <= 6e-5
+
+    # CrossEntropyLoss's mean: by the targets' weights with indices, by N with probabilities
+    logits = torch.tensor([[0.2, 1.0], [1.5, -0.3], [0.0, 0.4]]).double()
+    weight = torch.tensor([1.0, 3.0]).double()
+    probs = torch.tensor([[0.3, 0.7], [0.9, 0.1], [0.5, 0.5]]).double()
+    index = torch.tensor([1, 0, 1])
+    by_probs = F.cross_entropy(logits, probs, weight=weight)
+    total = -(probs * weight * logits.log_softmax(dim=1)).sum()
+    assert by_probs.item() == pytest.approx(total.item() / 3)
+    assert by_probs.item() != pytest.approx(total.item() / weight.sum().item())
+    assert f"class probabilities: {by_probs.item():.4f}" in text
+    by_index = F.cross_entropy(logits, index, weight=weight)
+    assert f"class indices      : {by_index.item():.4f}" in text
+
+    # a weight of shape [N] on [N, N] keeps column 0; [N, 1] keeps row 0
+    scores = torch.tensor([[0.9, 0.2, 0.6], [0.3, 0.8, 0.5], [0.7, 0.4, 0.1]])
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    column0 = F.binary_cross_entropy(scores[:, 0], labels[:, 0], reduction="sum") / 9
+    row0 = F.binary_cross_entropy(scores[0], labels[0], reduction="sum") / 9
+    assert f"weight [N]   : {column0.item():.4f}" in text
+    assert f"weight [N, 1]: {row0.item():.4f}" in text
+
     # torch's capped gradient at p = 1e-13, y = 1, beside the true slope -1/p
     p = torch.tensor([1e-13], requires_grad=True)
     loss = F.binary_cross_entropy(p, torch.ones(1), reduction="sum")
@@ -39,19 +114,8 @@ def test_01_edge_table_and_soft_target_floor(tmp_path):
     true_slope = -1 / p.item()
     row = f"1e-13   1  {loss.item():7.3f}  {p.grad.item():11.3e}  {true_slope:14.3e}"
     assert row in text and "-1.000e+12" in row and "-1.000e+13" in row
-    assert "bce_helpers.losses.bce at the edges: gradient: all 7 values agree" in text
+    assert "bce_helpers.losses.bce at the edges: gradient: all 7 values ✓" in text
     assert "with weight 3 the worst loss per element is 300.0" in text
-    # seed 001's printed tensors: loss 1.2200 over a floor of H(y), computed here
-    y = torch.tensor([0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129])
-    floor = -(y * y.log() + (1 - y) * (1 - y).log()).mean().item()
-    assert f"seed 001, Example 1: loss 1.2200 = lowest possible H(y) {floor:.4f}" in text
-    # the costliest rows, in order: -log of the corrected probability, computed here
-    rows = [(0.9, 1, 0.9), (0.2, 0, 0.8), (0.6, 0, 0.4), (0.3, 1, 0.3)]
-    ranked = sorted(rows, key=lambda r: -math.log(r[2]), reverse=True)
-    lines = [f"p={p:.1f} y={y}: corrected {c:.1f}, cost {-math.log(c):.4f}" for p, y, c in ranked]
-    positions = [text.index(line) for line in lines]
-    assert positions == sorted(positions) and ranked[0][:2] == (0.3, 1)
-    assert f"cost {-math.log(0.01):.4f}" in text
 
 
 @pytest.mark.notebook
