@@ -20,23 +20,27 @@ def dataloader_order(n: int) -> torch.Tensor:
 
     Creating its iterator draws a base seed for the workers from the global generator,
     then the RandomSampler draws a seed and permutes with it. Drawing the same two numbers
-    here keeps the global random state, and so the order, identical to the seed's loop.
+    here keeps the global random state, and so the order, identical to the guide's loop.
     """
     torch.empty((), dtype=torch.int64).random_()  # the workers' base seed
     seed = int(torch.empty((), dtype=torch.int64).random_().item())
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
-def seed_order_batches(
+def shuffled_batches(
     inputs: torch.Tensor, targets: torch.Tensor, batch_size: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled batches, each gathered by index when it is used: a batch-sized
-    copy, still in cache for the step (a gather of the whole set per epoch made the seed's
-    run 25% slower on the CPU)."""
+    """One epoch of shuffled batches, in the order of a shuffling DataLoader (with workers).
+
+    Each batch is gathered by index when it is used: a batch-sized copy, still in cache for
+    the step, where a gather of the whole set per epoch is slower on the CPU."""
     order = dataloader_order(len(inputs)).to(inputs.device)
     for start in range(0, len(inputs), batch_size):
         batch = order[start : start + batch_size]
         yield inputs.index_select(0, batch), targets.index_select(0, batch)
+
+
+seed_order_batches = shuffled_batches  # the former name, still imported by notebook 06
 
 
 def chance_loss(labels: torch.Tensor) -> float:
@@ -78,7 +82,7 @@ def training_step(
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
 ) -> StepFn:
-    """The seed's step as a function of one batch: zero_grad, forward, loss, backward,
+    """The guide's step as a function of one batch: zero_grad, forward, loss, backward,
     optimizer.step. It returns the loss as a tensor: .item() would wait for a GPU."""
 
     def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -120,7 +124,7 @@ LOSSES = ("bce", "bce_with_logits", "fused_bce_with_logits")
 
 
 def criterion_for(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Notebook 05's criterion by name: "bce" (BCELoss on a Sigmoid's output, the seed's),
+    """Notebook 05's criterion by name: "bce" (BCELoss on a Sigmoid's output, the guide's),
     "bce_with_logits" (BCEWithLogitsLoss on logits) or "fused_bce_with_logits" (notebook 09's)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
@@ -134,7 +138,7 @@ def criterion_for(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
 def adam(
     model: nn.Module, lr: float, cuda_graph: bool = False, fused: bool = True
 ) -> torch.optim.Adam:
-    """The seed's optimizer, Adam at learning rate lr; capturable when a CUDA graph records it.
+    """The guide's optimizer, Adam at learning rate lr; capturable when a CUDA graph records it.
 
     fused=True: torch's fused Adam where this torch has one for the device (on the CPU from
     torch 2.4), else the plain one. It computes the same update in one kernel for all the
@@ -150,7 +154,7 @@ def adam(
 
 @dataclass
 class Training:
-    """What `fit` returns: every batch's loss, and where the time went."""
+    """What `train_fast` returns: every batch's loss, and where the time went."""
 
     losses: list[float]  # one per mini-batch, in order
     fused_adam: bool  # whether the optimizer was torch's fused Adam
@@ -158,7 +162,7 @@ class Training:
     compile_seconds: float | None  # warm-up, compilation and graph recording; None if none
 
 
-def fit(
+def train_fast(
     model: nn.Module,
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     images: torch.Tensor,
@@ -172,10 +176,11 @@ def fit(
     threads: int | None = 1,
     fused_adam: bool = True,
 ) -> Training:
-    """Notebook 05's training run: Adam on the seed's shuffled mini-batches for `epochs`.
+    """Notebook 05's loop with its fast paths (its optional section): Adam on shuffled
+    mini-batches for `epochs`.
 
     fused_adam=True uses torch's fused Adam where there is one (see `adam`); False, the
-    seed's plain Adam, which trains bit for bit as the seed's own loop.
+    guide's plain Adam, which trains bit for bit as the guide's own loop.
 
     With cuda_graph=True every full batch replays one recorded step (`CudaGraphStep`). With
     warm_up=True (for a criterion that compiles itself on first use) or cuda_graph=True, a
@@ -186,8 +191,7 @@ def fit(
     On the CPU the steps run on `threads` threads (torch's setting is restored afterwards;
     None keeps it): each operation of a model this small is too short to share among
     threads, and threads that wait for one another on a busy machine slow a run down many
-    times (the seed's run on the suite's shared 2-core CPU, measured side by side under
-    load: 6-7 s on 1 thread, 70-95 s on 2). The losses were the same on 1 and 2 threads."""
+    times. The losses are the same on any number of threads."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -205,7 +209,7 @@ def fit(
     ):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
     with _cpu_threads(threads if images.device.type == "cpu" else None):
-        return _fit(
+        return _train_fast(
             model,
             criterion,
             images,
@@ -232,7 +236,7 @@ def _cpu_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _fit(
+def _train_fast(
     model: nn.Module,
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     images: torch.Tensor,
@@ -264,7 +268,7 @@ def _fit(
     start = time.perf_counter()
     losses = []
     for _ in range(epochs):
-        for inputs, batch_targets in seed_order_batches(images, targets, batch_size):
+        for inputs, batch_targets in shuffled_batches(images, targets, batch_size):
             losses.append(step(inputs, batch_targets))
             if on_step is not None:
                 on_step()

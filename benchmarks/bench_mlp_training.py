@@ -1,26 +1,28 @@
-"""Seed 002's MLP run, as the seed wrote it, against notebook 05's own path, side by side.
+"""The Keras BCE guide's MLP run, as the guide wrote it, against notebook 05 itself, executed.
 
-Both train the seed's MLP (2352 -> 64 -> 32 -> 1, Adam lr 1e-4, batch 64, 3 epochs,
-15,000 FakeData images of 3x28x28) from torch.manual_seed(42), in one process:
+Both train the guide's MLP (2352 -> 64 -> 32 -> 1, Adam lr 1e-4, batch 64, 3 epochs,
+15,000 FakeData images of 3x28x28) from torch.manual_seed(42):
 
-- the seed's code: FakeData + ToTensor through a DataLoader with 4 workers and
-  pin_memory, BCELoss, .item() per batch; on CUDA the model and each batch moved to the
-  GPU, as a user of the seed would;
-- notebook 05's path, through the very functions the notebook calls: `train_test_images`
-  (the training images and the held-out ones, as the notebook's `data_seconds` counts
-  them), `criterion_for`, and `fit` (the seed's batches, the step, the CUDA graph, and
-  its default fused Adam: the notebook checks its losses against the plain Adam's).
-  `fit` warms up and records before its clock starts: that time is printed on its own.
+- the guide's code, in this process: FakeData + ToTensor through a DataLoader with 4
+  workers and pin_memory, BCELoss, .item() per batch; on CUDA the model and each batch
+  moved to the GPU, as a user of the guide would;
+- notebook 05, executed through papermill with the same parameters. Its results JSON
+  gives the times it measured on its own cells: `data_seconds` (the training and held-out
+  images), `train_seconds` (the lesson's loop, in the notebook's cells) and
+  `fast_train_seconds` (its optional section's fast path: fused Adam, and with
+  cuda_graph=True a CUDA graph). The fast path warms up and records before its clock
+  starts: that time, `compile_seconds`, is printed on its own.
 
 Each figure is the fastest of --repeats runs, the contenders taking turns, so that a busy
 spell of a shared machine does not decide the ratio; the load average is printed with
-them. The data side (`fake_images` against torchvision's FakeData item by item, the seed's
-15,000 images) is timed the same way.
+them. The data side (`fake_images` against torchvision's FakeData item by item, the
+guide's 15,000 images) is timed the same way, in this process.
 
 Goals: on the suite's 2-core CPU, fake_images at least 20x FakeData item by item, and
-notebook 05 (data + training) at least 12x the seed's code; on an H100 data + training at
-least 20x the seed's code, training alone at most 0.25 s with cuda_graph=True, and the
-fused loss with the graph no slower than bce_with_logits with the graph. Usage:
+notebook 05's lesson loop (data + training) at least 12x the guide's code; on an H100 the
+fast path (data + training) at least 20x the guide's code, its training alone at most
+0.25 s with cuda_graph=True, and the fused loss with the graph no slower than
+bce_with_logits with the graph. Usage:
 
     .venv/bin/python benchmarks/bench_mlp_training.py [--device cpu] [--repeats 3]
     .venv/bin/python benchmarks/bench_mlp_training.py --device cuda
@@ -29,10 +31,13 @@ fused loss with the graph no slower than bce_with_logits with the graph. Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -40,17 +45,18 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import FakeData
 
-from bce_helpers.data import fake_images, train_test_images
+from bce_helpers.data import fake_images
 from bce_helpers.models import MLP
 from bce_helpers.params import resolve_device
-from bce_helpers.train import criterion_for, fit
+from bce_helpers.runner import execute, find_notebook
+from bce_helpers.train import criterion_for
 
 IMAGE = (3, 28, 28)
-SEED, LR, BATCH, TEST_FRACTION = 42, 1e-4, 64, 0.2  # notebook 05's defaults (the seed's)
+SEED, LR, BATCH = 42, 1e-4, 64  # notebook 05's defaults (the guide's)
 
 
-def seed_code(n_samples: int, epochs: int, device: torch.device) -> float:
-    """Seconds of the seed's own code, minus its prints, with the model on `device`."""
+def guide_code(n_samples: int, epochs: int, device: torch.device) -> float:
+    """Seconds of the guide's own code, minus its prints, with the model on `device`."""
     start = time.perf_counter()
     torch.manual_seed(SEED)
     dataset = FakeData(
@@ -73,47 +79,47 @@ def seed_code(n_samples: int, epochs: int, device: torch.device) -> float:
             optimizer.step()
             current_loss += loss.item()
             if i % 10 == 9:
-                current_loss = 0.0  # the seed printed current_loss / 500 here
+                current_loss = 0.0  # the guide printed current_loss / 500 here
     return time.perf_counter() - start
 
 
 @dataclass
 class NotebookRun:
-    """Notebook 05's own figures for one run."""
+    """The times executed notebook 05 recorded in its results JSON for one run."""
 
     data_seconds: float
-    train_seconds: float
-    compile_seconds: float | None
+    train_seconds: float  # the lesson's loop
+    fast_train_seconds: float  # the optional section's fast path
+    compile_seconds: float | None  # the fast path's warm-up, before its clock
 
     @property
     def total(self) -> float:
+        """Data and the lesson's loop."""
         return self.data_seconds + self.train_seconds
 
+    @property
+    def fast_total(self) -> float:
+        """Data and the fast path."""
+        return self.data_seconds + self.fast_train_seconds
 
-def notebook_path(
-    n_samples: int, epochs: int, device: torch.device, loss: str, cuda_graph: bool
+
+def notebook_run(
+    n_samples: int, epochs: int, device: str, loss: str, cuda_graph: bool, keep: Path | None
 ) -> NotebookRun:
-    """Notebook 05 at its defaults but `loss` and `cuda_graph`: its data, then its training."""
-    torch.manual_seed(SEED)  # setup() seeds
-    start = time.perf_counter()
-    train_x, train_y, _, _ = train_test_images(
-        "fakedata", n_samples, round(n_samples * TEST_FRACTION), IMAGE, SEED, device
+    """Execute notebook 05 (papermill) with these parameters; the times it recorded. With
+    `keep`, the executed notebook and its results JSON stay in that new folder."""
+    params = dict(n_samples=n_samples, epochs=epochs, device=device, loss=loss)
+    params.update(cuda_graph=cuda_graph, log_every=1)  # log_every=1: any run size is allowed
+    with tempfile.TemporaryDirectory(prefix="bench-05-") as scratch:
+        folder = keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        results = folder / "results.json"
+        notebook = find_notebook("05")
+        execute(notebook, folder / notebook.name, {**params, "results_path": str(results)})
+        r = json.loads(results.read_text())
+    return NotebookRun(
+        r["data_seconds"], r["train_seconds"], r["fast_train_seconds"], r.get("compile_seconds")
     )
-    data_seconds = time.perf_counter() - start
-    torch.manual_seed(SEED)
-    model = MLP(sigmoid=loss == "bce").to(device)
-    record = fit(
-        model,
-        criterion_for(loss),
-        train_x,
-        train_y,
-        epochs=epochs,
-        lr=LR,
-        batch_size=BATCH,
-        cuda_graph=cuda_graph,
-        warm_up=loss == "fused_bce_with_logits",
-    )
-    return NotebookRun(data_seconds, record.train_seconds, record.compile_seconds)
 
 
 def torchvision_items(n: int) -> float:
@@ -133,7 +139,7 @@ def fake_images_seconds(n: int) -> float:
 
 
 def variants(device: torch.device, losses: list[str]) -> list[tuple[str, bool]]:
-    """(loss, cuda_graph) pairs to time: the notebook's default first; graphs only on CUDA."""
+    """(loss, cuda_graph) pairs to run: the notebook's default first; graphs only on CUDA."""
     pairs = [("bce", False)]
     if device.type == "cuda":
         pairs += [(loss, True) for loss in losses]
@@ -150,7 +156,10 @@ def main() -> None:
         "--losses",
         nargs="+",
         default=["bce", "bce_with_logits", "fused_bce_with_logits"],
-        help="losses timed with cuda_graph=True (CUDA only)",
+        help="losses run with cuda_graph=True (CUDA only)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="keep each executed notebook and its results JSON here"
     )
     args = parser.parse_args()
     for name in ("epochs", "n_samples", "repeats"):
@@ -158,6 +167,8 @@ def main() -> None:
             parser.error(
                 f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
             )
+    if args.n_samples < 64:
+        parser.error(f"--n-samples must be at least 64 (notebook 05's), got {args.n_samples}")
     try:  # refuse a device this machine lacks, or an unknown loss, before any work
         device = resolve_device(args.device)
         for loss in args.losses:
@@ -169,38 +180,48 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {where}")
     load = os.getloadavg()[0]
 
-    tv_runs, ours_runs, seed_runs = [], [], []
+    tv_runs, ours_runs, guide_runs = [], [], []
     runs: dict[tuple[str, bool], list[NotebookRun]] = {v: [] for v in variants(device, args.losses)}
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
         tv_runs.append(torchvision_items(args.n_samples))
         ours_runs.append(fake_images_seconds(args.n_samples))
-        seed_runs.append(seed_code(args.n_samples, args.epochs, device))
+        guide_runs.append(guide_code(args.n_samples, args.epochs, device))
         for (loss, graph), found in runs.items():
-            found.append(notebook_path(args.n_samples, args.epochs, device, loss, graph))
+            keep = args.keep / f"{loss}-graph={graph}-{repeat + 1}" if args.keep else None
+            found.append(notebook_run(args.n_samples, args.epochs, str(device), loss, graph, keep))
 
-    tv, ours, seed = min(tv_runs), min(ours_runs), min(seed_runs)
+    tv, ours, guide = min(tv_runs), min(ours_runs), min(guide_runs)
     print(f"fastest of {args.repeats} runs each, {args.n_samples} images, {args.epochs} epochs")
     print(f"load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
     print(f"FakeData + ToTensor, item by item: {tv:6.3f} s")
     print(f"fake_images, {torch.get_num_threads()} threads:      {ours:6.3f} s")
     print(f"data ratio: {tv / ours:.1f}x (goal: at least 20x on the suite's 2-core CPU)")
-    print(f"seed's code (DataLoader workers=4, model on {device.type}): {seed:6.2f} s")
+    print(f"the guide's code (DataLoader workers=4, model on {device.type}): {guide:6.2f} s")
     for (loss, graph), found in runs.items():
         best = min(found, key=lambda run: run.total)
+        print(
+            f"notebook 05, loss={loss}, cuda_graph={graph}, the lesson's loop: {best.total:6.2f} s "
+            f"({best.data_seconds:.2f} s data, {best.train_seconds:.2f} s training)"
+        )
+        print(f"ratio: {guide / best.total:.1f}x the guide's code (goal: 12x on the CPU)")
+        fastest = min(found, key=lambda run: run.fast_total)
         compile_note = (
             ""
-            if best.compile_seconds is None
-            else f"; before the clock: {best.compile_seconds:.2f} s warm-up/compile/recording"
+            if fastest.compile_seconds is None
+            else f"; before the clock: {fastest.compile_seconds:.2f} s warm-up/compile/recording"
         )
         print(
-            f"notebook 05, loss={loss}, cuda_graph={graph}: {best.total:6.2f} s "
-            f"({best.data_seconds:.2f} s data, {best.train_seconds:.2f} s training{compile_note})"
+            f"notebook 05, loss={loss}, cuda_graph={graph}, the fast path: "
+            f"{fastest.fast_total:6.2f} s ({fastest.data_seconds:.2f} s data, "
+            f"{fastest.fast_train_seconds:.2f} s training{compile_note})"
         )
-        print(f"ratio: {seed / best.total:.1f}x the seed's code (goal: 12x on CPU, 20x on an H100)")
+        print(
+            f"fast ratio: {guide / fastest.fast_total:.1f}x the guide's code (goal: 20x on an H100)"
+        )
     fused, plain = runs.get(("fused_bce_with_logits", True)), runs.get(("bce_with_logits", True))
     if fused and plain:
-        fused_train = min(run.train_seconds for run in fused)
-        plain_train = min(run.train_seconds for run in plain)
+        fused_train = min(run.fast_train_seconds for run in fused)
+        plain_train = min(run.fast_train_seconds for run in plain)
         print(
             f"with the graph, fused_bce_with_logits trains in {fused_train / plain_train:.2f}x "
             f"the time of bce_with_logits (goal: at most 1.00x)"

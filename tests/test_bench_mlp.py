@@ -1,7 +1,9 @@
-"""benchmarks/bench_mlp_training.py runs end to end at a small size and prints consistent
-figures: each ratio is the quotient of the two times printed beside it."""
+"""benchmarks/bench_mlp_training.py runs end to end at a small size: it times notebook 05
+itself, executed (the times it prints are those the notebook's results JSON recorded), and
+prints consistent figures: each ratio is the quotient of the two times printed beside it."""
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks" / "bench_mlp_training.py"
-SMALL = ("--n-samples", "512", "--epochs", "1", "--repeats", "1")
+SMALL = ("--n-samples", "256", "--epochs", "1", "--repeats", "1")
 
 
 def bench(*args: str) -> str:
@@ -40,23 +42,41 @@ def assert_quotient(ratio: float, num: float, den: float, places: int) -> None:
     assert low - 0.05 <= ratio <= high + 0.05, (ratio, num, den)
 
 
-def check_figures(out: str) -> None:
+def check_figures(out: str, loss: str = "bce", graph: bool = False) -> dict[str, float]:
+    """The figures of one notebook run, checked against each other; returns them."""
     torchvision = number(r"^FakeData \+ ToTensor, item by item:\s+([\d.]+) s", out)
     ours = number(r"^fake_images, \d+ threads:\s+([\d.]+) s", out)
     assert_quotient(number(r"^data ratio: ([\d.]+)x", out), torchvision, ours, 3)
-    seed = number(r"^seed's code .*?:\s+([\d.]+) s", out)
-    total = number(r"^notebook 05, loss=bce, cuda_graph=False:\s+([\d.]+) s", out)
-    data = number(r"^notebook 05, loss=bce, cuda_graph=False:.*\(([\d.]+) s data", out)
-    train = number(r"^notebook 05, loss=bce, cuda_graph=False:.*, ([\d.]+) s training", out)
-    assert abs(total - (data + train)) <= 0.011
-    assert_quotient(number(r"^ratio: ([\d.]+)x the seed's code", out), seed, total, 2)
+    guide = number(r"^the guide's code .*?:\s+([\d.]+) s", out)
+    figures = {}
+    for path, key in (("the lesson's loop", "train"), ("the fast path", "fast")):
+        head = rf"^notebook 05, loss={loss}, cuda_graph={graph}, {path}:"
+        total = number(rf"{head}\s+([\d.]+) s", out)
+        data = number(rf"{head}.*\(([\d.]+) s data", out)
+        train = number(rf"{head}.*, ([\d.]+) s training", out)
+        assert abs(total - (data + train)) <= 0.011
+        ratio = "ratio" if key == "train" else "fast ratio"
+        after = out[re.search(head, out, re.M).end() :]
+        assert_quotient(number(rf"^{ratio}: ([\d.]+)x the guide's code", after), guide, total, 2)
+        figures.update(data=data, **{key: train})
+    return figures
 
 
-def test_bench_mlp_training_prints_the_data_and_training_ratios():
-    out = bench(*SMALL, "--device", "cpu")
-    assert "512 images, 1 epochs" in out
-    check_figures(out)
+def test_bench_mlp_training_times_the_executed_notebook(tmp_path):
+    out = bench(*SMALL, "--device", "cpu", "--keep", str(tmp_path))
+    assert "256 images, 1 epochs" in out
+    figures = check_figures(out)
     assert "cuda_graph=True" not in out, "no graph on the CPU"
+    # the times printed are the ones the executed notebook wrote into its results
+    (folder,) = tmp_path.iterdir()
+    assert folder.name == "bce-graph=False-1"
+    results = json.loads((folder / "results.json").read_text())
+    assert results["params"]["n_samples"] == 256 and results["params"]["epochs"] == 1
+    assert results["data_seconds"] == pytest.approx(figures["data"], abs=0.006)
+    assert results["train_seconds"] == pytest.approx(figures["train"], abs=0.006)
+    assert results["fast_train_seconds"] == pytest.approx(figures["fast"], abs=0.006)
+    executed = (folder / "05_mlp_training.ipynb").read_text()
+    assert "zero_grad()" in executed and "optimizer.step()" in executed, "the lesson's loop ran"
 
 
 def refusal(monkeypatch, capsys, *args: str) -> str:
@@ -90,6 +110,9 @@ def test_bench_mlp_training_on_cuda_times_every_loss_with_the_graph():
     out = bench(*SMALL, "--device", "cuda")
     check_figures(out)
     for loss in ("bce", "bce_with_logits", "fused_bce_with_logits"):
-        line = re.search(rf"^notebook 05, loss={loss}, cuda_graph=True: .*$", out, re.M)
+        check_figures(out, loss, graph=True)
+        line = re.search(
+            rf"^notebook 05, loss={loss}, cuda_graph=True, the fast path: .*$", out, re.M
+        )
         assert line and "before the clock" in line[0], out
     assert re.search(r"fused_bce_with_logits trains in [\d.]+x the time of bce_with_logits", out)

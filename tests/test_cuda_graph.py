@@ -8,7 +8,7 @@ from torch import nn
 from bce_helpers.cuda_graph import CudaGraphStep, synchronize
 from bce_helpers.data import train_test_images
 from bce_helpers.models import MLP
-from bce_helpers.train import adam, criterion_for, fit, training_step
+from bce_helpers.train import adam, criterion_for, train_fast, training_step
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # A device on every machine that is not the CPU (nor CUDA): the device check can be tested anywhere.
@@ -78,7 +78,7 @@ def test_replays_train_as_the_plain_steps_and_a_short_batch_runs_the_plain_step(
 
 
 def graph_and_plain(loss: str) -> tuple[list[float], list[float], float | None]:
-    """The seed's run (scaled down) on CUDA with and without the graph."""
+    """The guide's run (scaled down) on CUDA with and without the graph."""
     images, targets, _, _ = train_test_images("fakedata", 1000, 10, (3, 28, 28), device="cuda")
     records = []
     for graph in (True, False):
@@ -86,7 +86,7 @@ def graph_and_plain(loss: str) -> tuple[list[float], list[float], float | None]:
         model = MLP(sigmoid=loss == "bce").cuda()
         warm_up = loss == "fused_bce_with_logits"
         records.append(
-            fit(model, criterion_for(loss), images, targets, 2, 1e-4, 64, graph, warm_up)
+            train_fast(model, criterion_for(loss), images, targets, 2, 1e-4, 64, graph, warm_up)
         )
     return records[0].losses, records[1].losses, records[0].compile_seconds
 

@@ -19,9 +19,9 @@ from bce_helpers.models import MLP, ConstantLogit
 from bce_helpers.train import (
     chance_loss,
     criterion_for,
-    fit,
     newton_step_length,
-    seed_order_batches,
+    shuffled_batches,
+    train_fast,
     warm_up_then_reset,
 )
 
@@ -136,7 +136,7 @@ def test_models():
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_seed_order_batches_match_a_shuffling_dataloader(workers):
+def test_shuffled_batches_match_a_shuffling_dataloader(workers):
     x = torch.arange(100.0).unsqueeze(1)
     y = torch.arange(100.0) % 2
     torch.manual_seed(5)
@@ -144,13 +144,13 @@ def test_seed_order_batches_match_a_shuffling_dataloader(workers):
     expected = [xb.flatten().tolist() for _ in range(2) for xb, _ in loader]
     after_loader = torch.rand(1)
     torch.manual_seed(5)
-    got = [xb.flatten().tolist() for _ in range(2) for xb, _ in seed_order_batches(x, y, 16)]
+    got = [xb.flatten().tolist() for _ in range(2) for xb, _ in shuffled_batches(x, y, 16)]
     assert got == expected
     assert torch.equal(torch.rand(1), after_loader), "global random state ends the same"
 
 
-def seed_loop(loader, epochs, lr, in_features):
-    """Seed 002's loop as it wrote it, minus its prints: every batch's loss."""
+def guide_loop(loader, epochs, lr, in_features):
+    """The Keras BCE guide's loop as it wrote it, minus its prints: every batch's loss."""
     mlp = MLP(in_features=in_features)
     loss_function = nn.BCELoss()
     optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
@@ -166,26 +166,26 @@ def seed_loop(loader, epochs, lr, in_features):
     return losses
 
 
-def test_fit_trains_as_the_seeds_dataloader_loop_bit_for_bit():
+def test_train_fast_trains_as_the_guides_dataloader_loop_bit_for_bit():
     """Same seed, model, data, batches and optimizer: the same losses, batch by batch."""
     n, shape = 330, (3, 8, 8)  # 330 = 10 full batches of 32 and a short one of 10
     dataset = FakeData(n, shape, 2, transform=transforms.ToTensor())
     torch.manual_seed(42)
-    seed_losses = seed_loop(DataLoader(dataset, batch_size=32, shuffle=True), 2, 1e-3, 192)
+    guide_losses = guide_loop(DataLoader(dataset, batch_size=32, shuffle=True), 2, 1e-3, 192)
     images, targets, _, _ = train_test_images("fakedata", n, 10, shape)
     records = {}
     for fused in (False, True):
         torch.manual_seed(42)
         model = MLP(in_features=192)
-        records[fused] = fit(
+        records[fused] = train_fast(
             model, criterion_for("bce"), images, targets, 2, 1e-3, 32, fused_adam=fused
         )
     plain, fused = records[False], records[True]
     assert len(plain.losses) == 2 * 11 and plain.compile_seconds is None
-    assert plain.losses == seed_losses and not plain.fused_adam
+    assert plain.losses == guide_losses and not plain.fused_adam
     # fused Adam (torch >= 2.4 on the CPU): the same update, rounded differently
     assert fused.fused_adam
-    assert max(abs(a - b) for a, b in zip(fused.losses, seed_losses, strict=True)) < 1e-5
+    assert max(abs(a - b) for a, b in zip(fused.losses, guide_losses, strict=True)) < 1e-5
 
 
 def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypatch):
@@ -203,23 +203,25 @@ def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypa
     monkeypatch.setattr(torch.optim, "Adam", OldTorchAdam)
     images, targets = torch.rand(8, 4), torch.ones(8, 1)
     torch.manual_seed(0)
-    record = fit(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4)
+    record = train_fast(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4)
     assert made == [True, None] and not record.fused_adam
     monkeypatch.undo()
     torch.manual_seed(0)
-    plain = fit(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4, fused_adam=False)
+    plain = train_fast(
+        MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4, fused_adam=False
+    )
     assert record.losses == plain.losses
 
 
 @pytest.mark.parametrize("loss", ["bce", "bce_with_logits"])
-def test_fit_warm_up_is_undone_and_timed_apart(loss):
+def test_train_fast_warm_up_is_undone_and_timed_apart(loss):
     images, targets, _, _ = train_test_images("learnable", 100, 10, (1, 4, 4), seed=1)
     runs, steps = [], []
     for warm_up in (False, True):
         torch.manual_seed(3)
         model = MLP(in_features=16, sigmoid=loss == "bce")
         runs.append(
-            fit(
+            train_fast(
                 model,
                 criterion_for(loss),
                 images,
@@ -245,26 +247,26 @@ def test_fit_warm_up_is_undone_and_timed_apart(loss):
         (dict(cuda_graph=True), "cuda_graph=True needs images on a CUDA device, got device 'cpu'"),
     ],
 )
-def test_fit_refuses_bad_arguments_before_training(kwargs, match):
+def test_train_fast_refuses_bad_arguments_before_training(kwargs, match):
     model = MLP(in_features=4)
     before = [p.detach().clone() for p in model.parameters()]
     args = dict(images=torch.rand(8, 4), targets=torch.ones(8, 1), epochs=1, lr=0.1, batch_size=4)
     with pytest.raises(ValueError, match=match):
-        fit(model, nn.BCELoss(), **{**args, **kwargs})
+        train_fast(model, nn.BCELoss(), **{**args, **kwargs})
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
-def test_fit_threads_do_not_change_the_losses_and_are_restored():
+def test_train_fast_threads_do_not_change_the_losses_and_are_restored():
     images, targets, _, _ = train_test_images("fakedata", 200, 10, (3, 28, 28))
     before = torch.get_num_threads()
     runs = []
     for threads in (1, 2, None):
         torch.manual_seed(0)
-        runs.append(fit(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=threads))
+        runs.append(train_fast(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=threads))
         assert torch.get_num_threads() == before
     assert runs[0].losses == runs[1].losses == runs[2].losses
     with pytest.raises(ValueError, match="threads must be a positive int or None, got 0"):
-        fit(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=0)
+        train_fast(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=0)
 
 
 def test_criterion_for_names_torchs_losses():

@@ -22,9 +22,9 @@ from bce_helpers.train import (
     adam,
     chance_loss,
     criterion_for,
-    fit,
     newton_step_length,
-    seed_order_batches,
+    shuffled_batches,
+    train_fast,
     training_step,
     warm_up_then_reset,
 )
@@ -332,7 +332,7 @@ def test_criterion_for_returns_torchs_loss_modules_and_names_every_choice():
     )
 
 
-# --- train: warm_up_then_reset, seed_order_batches, fit ---------------------------------------
+# --- train: warm_up_then_reset, shuffled_batches, train_fast --------------------------------
 
 
 def test_warm_up_then_reset_runs_steps_per_batch_then_restores_weights_and_adam_state():
@@ -357,11 +357,11 @@ def test_warm_up_then_reset_runs_steps_per_batch_then_restores_weights_and_adam_
     assert all(torch.count_nonzero(v) == 0 for v in state), "a fresh Adam's state: zeros"
 
 
-def test_seed_order_batches_cover_every_sample_once_in_batches_of_the_size():
+def test_shuffled_batches_cover_every_sample_once_in_batches_of_the_size():
     x = torch.arange(23.0).unsqueeze(1)
     y = -x
     torch.manual_seed(1)
-    batches = list(seed_order_batches(x, y, 5))
+    batches = list(shuffled_batches(x, y, 5))
     assert [len(b) for b, _ in batches] == [5, 5, 5, 5, 3]
     assert sorted(torch.cat([b for b, _ in batches]).flatten().tolist()) == list(range(23))
     assert all(torch.equal(t, -b) for b, t in batches), "inputs and targets stay paired"
@@ -387,34 +387,34 @@ def fit_args(n=10, features=3):
         (dict(threads=-1), "threads must be a positive int or None, got -1"),
     ],
 )
-def test_fit_refusals_name_argument_value_and_what_is_allowed(kwargs, message):
+def test_train_fast_refusals_name_argument_value_and_what_is_allowed(kwargs, message):
     model, loss, images, targets = fit_args()
     args = {**dict(epochs=1, lr=0.1, batch_size=4), **kwargs}
     with pytest.raises(ValueError) as refused:
-        fit(model, loss, images, targets, **args)
+        train_fast(model, loss, images, targets, **args)
     assert str(refused.value) == message
 
 
 @pytest.mark.parametrize(("n_images", "n_targets"), [(0, 0), (5, 4)])
-def test_fit_refuses_sample_counts_that_differ_or_are_zero(n_images, n_targets):
+def test_train_fast_refuses_sample_counts_that_differ_or_are_zero(n_images, n_targets):
     model, loss, _, _ = fit_args()
     with pytest.raises(ValueError) as refused:
-        fit(model, loss, torch.rand(n_images, 3), torch.ones(n_targets, 1), 1, 0.1, 4)
+        train_fast(model, loss, torch.rand(n_images, 3), torch.ones(n_targets, 1), 1, 0.1, 4)
     assert str(refused.value) == (
         "images and targets must hold the same number (at least 1) of samples, got "
         f"{n_images} and {n_targets}"
     )
 
 
-def test_fit_refuses_a_cuda_graph_off_cuda_naming_the_device():
+def test_train_fast_refuses_a_cuda_graph_off_cuda_naming_the_device():
     model, loss, images, targets = fit_args()
     with pytest.raises(ValueError) as refused:
-        fit(model, loss, images, targets, 1, 0.1, 4, cuda_graph=True)
+        train_fast(model, loss, images, targets, 1, 0.1, 4, cuda_graph=True)
     assert str(refused.value) == "cuda_graph=True needs images on a CUDA device, got device 'cpu'"
 
 
 @pytest.mark.parametrize(("threads", "expected"), [(1, 1), (2, 2), (None, "outside"), ("-", 1)])
-def test_fit_trains_on_the_requested_threads_and_restores_torchs_setting(threads, expected):
+def test_train_fast_trains_on_the_requested_threads_and_restores_torchs_setting(threads, expected):
     """threads="-": not passed, the documented default of one thread on the CPU."""
     model, loss, images, targets = fit_args()
     before = torch.get_num_threads()
@@ -424,7 +424,7 @@ def test_fit_trains_on_the_requested_threads_and_restores_torchs_setting(threads
     try:
         during = []
         on_step = lambda: during.append(torch.get_num_threads())  # noqa: E731
-        fit(model, loss, images, targets, 1, 0.1, 4, on_step=on_step, **kwargs)
+        train_fast(model, loss, images, targets, 1, 0.1, 4, on_step=on_step, **kwargs)
         assert during == [outside if expected == "outside" else expected] * 3
         assert torch.get_num_threads() == outside
     finally:
@@ -434,7 +434,7 @@ def test_fit_trains_on_the_requested_threads_and_restores_torchs_setting(threads
 @pytest.mark.parametrize(
     ("n", "batch_size", "shapes"), [(10, 4, {4, 2}), (8, 4, {4}), (3, 4, {3}), (9, 9, {9})]
 )
-def test_fit_warm_up_sees_every_batch_shape_of_training_and_is_undone(n, batch_size, shapes):
+def test_train_fast_warm_up_sees_every_batch_shape_of_training_and_is_undone(n, batch_size, shapes):
     records = {}
     for warm_up in (False, True):
         torch.manual_seed(7)  # the same initial weights and batch order for both runs
@@ -445,7 +445,7 @@ def test_fit_warm_up_sees_every_batch_shape_of_training_and_is_undone(n, batch_s
             sizes.append(len(out))
             return loss(out, tgt)
 
-        records[warm_up] = fit(
+        records[warm_up] = train_fast(
             model, criterion, images, targets, 2, 0.05, batch_size, warm_up=warm_up
         )
         steps = 2 * math.ceil(n / batch_size)
@@ -460,22 +460,22 @@ def test_fit_warm_up_sees_every_batch_shape_of_training_and_is_undone(n, batch_s
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_fit_reports_which_adam_trained(fused):
+def test_train_fast_reports_which_adam_trained(fused):
     model, loss, images, targets = fit_args()
-    record = fit(model, loss, images, targets, 1, 0.1, 5, fused_adam=fused)
+    record = train_fast(model, loss, images, targets, 1, 0.1, 5, fused_adam=fused)
     assert record.fused_adam is fused and len(record.losses) == 2
 
 
-def test_fit_times_add_up_to_at_most_the_wall_clock():
+def test_train_fast_times_add_up_to_at_most_the_wall_clock():
     model, loss, images, targets = fit_args(40)
     start = time.perf_counter()
-    record = fit(model, loss, images, targets, 2, 0.1, 8, warm_up=True)
+    record = train_fast(model, loss, images, targets, 2, 0.1, 8, warm_up=True)
     elapsed = time.perf_counter() - start
     assert record.compile_seconds > 0 and record.train_seconds > 0
     assert record.compile_seconds + record.train_seconds <= elapsed
 
 
-def test_fit_trains_on_a_single_sample():
+def test_train_fast_trains_on_a_single_sample():
     model, loss, images, targets = fit_args(1)
-    record = fit(model, loss, images, targets, 3, 0.1, 4)
+    record = train_fast(model, loss, images, targets, 3, 0.1, 4)
     assert len(record.losses) == 3 and all(math.isfinite(v) for v in record.losses)
