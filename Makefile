@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check student mutation
+.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check student mutation book
 
 help:
 	@echo "make run        execute every notebook with its defaults into runs/latest/"
@@ -18,6 +18,7 @@ help:
 	@echo "make lab        JupyterLab on the notebooks"
 	@echo "make format     ruff format and fix, notebooks included"
 	@echo "make student    the student edition (solutions taken out) into build/student/"
+	@echo "make book       the static book (a website) from the committed notebooks into build/book/"
 	@echo "make mutation   mutation testing (mutmut) of the library and runner modules: score per module"
 	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
 
@@ -26,7 +27,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev,keras]'
+	$(BIN)/python -m pip install -q -e '.[dev,keras,book]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -63,6 +64,10 @@ mutation: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python tools/student_edition.py
 
+# The notebooks as they are committed (not executed again), read without a kernel
+book: $(STAMP)
+	$(BIN)/python book/build.py
+
 gpu-check: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/gpu_check.sh
 
@@ -70,4 +75,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache .hypothesis build/mutation build/student
+	rm -rf runs .pytest_cache .ruff_cache .hypothesis build/mutation build/student build/book

@@ -1,0 +1,255 @@
+"""The book (`make book`, book/build.py) built from the committed notebooks and read in
+headless Chromium (launched as tests/test_jupyterlab.py does), served from a loopback
+port with every request outside the site refused: each page loads with no console error
+and no failed request, its math is typeset, its figures load and have alt text, its links
+resolve; search works; solutions hide behind a toggle, feedback and explorers' figures
+show; a phone-sized screenshot is kept in tests/artifacts/book_phone.png.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import pytest
+
+from bce_helpers.runner import REPO_ROOT, all_notebooks
+from tests.test_jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
+from tests.test_report_browser import IMAGES
+
+pytestmark = pytest.mark.browser
+
+BUILD = REPO_ROOT / "book" / "build.py"
+BEGIN = "### BEGIN SOLUTION"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^)\s]+\.ipynb")
+LIVE_NOTE = "In a live kernel this figure moves."
+PHONE = {"width": 390, "height": 844}
+
+# Math arrives as MathML: formulas latex2mathml could not read (left as TeX in a <code>)
+# or that the browser did not draw, MathML errors, and text outside math and code that
+# looks like TeX (a backslash command, or $...$).
+MATH = r"""() => {
+    const formulas = [...document.querySelectorAll('.math')];
+    const untypeset = formulas.filter(f => !f.querySelector('math') || f.querySelector('code')
+        || (f.checkVisibility() && f.querySelector('math').getBoundingClientRect().width === 0))
+        .map(f => f.textContent.slice(0, 80));
+    const copy = document.body.cloneNode(true);
+    copy.querySelectorAll('math, pre, code, script, style').forEach(n => n.remove());
+    const raw = [...copy.textContent.matchAll(/\\[a-zA-Z]+|\$[^$\s][^$]*\$/g)].map(m => m[0]);
+    return {formulas: formulas.length, untypeset, raw,
+            errors: document.querySelectorAll('merror').length};
+}"""
+ALT = """() => [...document.querySelectorAll('article img, main img')]
+    .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.getAttribute('src'))"""
+LINKS = "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test reports failed requests itself
+        pass
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, bytes]:
+    """The notebooks the book is built from, as they are at the build (other work may change
+    the checkout's meanwhile), by stem."""
+    return {p.stem: p.read_bytes() for p in all_notebooks()}
+
+
+def notebook(built: dict[str, bytes], stem: str) -> nbformat.NotebookNode:
+    return nbformat.reads(built[stem].decode(), as_version=4)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, built) -> Path:
+    """The book, built by its command into a temporary folder."""
+    out = tmp_path_factory.mktemp("book") / "site"
+    done = subprocess.run(
+        [sys.executable, str(BUILD), "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(site) -> str:
+    """The site served over HTTP on loopback (as GitHub Pages serves it); its URL."""
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@contextmanager
+def offline_page(browser, base):  # noqa: F811
+    """A page that may load only the site: every other request is refused and recorded,
+    with console errors, page errors, failed requests and HTTP errors."""
+    page, problems = browser.new_page(), []
+    page.add_init_script("localStorage.clear(); sessionStorage.clear();")  # a first visit
+
+    def route(r):
+        if r.request.url.startswith(base + "/"):
+            r.continue_()
+        else:
+            problems.append(f"outside the site: {r.request.url}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
+    try:
+        yield page, problems
+    finally:
+        page.close()
+
+
+def open_page(page, url: str) -> None:
+    """Go to `url` and wait until it has loaded, fonts included."""
+    page.goto(url)
+    page.evaluate("async () => { await document.fonts.ready; }")
+
+
+def html_pages(site: Path) -> list[Path]:
+    return sorted(p for p in site.rglob("*.html") if p.relative_to(site).parts[0][0] != "_")
+
+
+def target(site: Path, base: str, url: str) -> tuple[Path, str]:
+    """The file a link of the site points at, and its fragment."""
+    parts = urlsplit(url)
+    path = site / unquote(parts.path).lstrip("/")
+    return (path / "index.html" if path.is_dir() else path), unquote(parts.fragment)
+
+
+def test_every_page_reads_offline(browser, base, site):  # noqa: F811
+    """Every page: no console error, no failed or outside request, math typeset, figures
+    loaded with alt text; then every link inside the site resolves, anchors included."""
+    pages, links, formulas = html_pages(site), set(), 0
+    assert {"index.html", "instructors.html", "search.html"} <= {p.name for p in pages}
+    for path in pages:
+        url = f"{base}/{path.relative_to(site).as_posix()}"
+        with offline_page(browser, base) as (page, problems):
+            open_page(page, url)
+            math = page.evaluate(MATH)
+            images = page.evaluate(IMAGES)
+            missing_alt = page.evaluate(ALT)
+            links |= {a for a in page.evaluate(LINKS) if a.startswith(base + "/")}
+            assert problems == [], f"{url}: {problems}"
+        assert math["untypeset"] == [] and math["errors"] == 0, f"{url}: {math}"
+        assert math["raw"] == [], f"{url}: TeX left in the text: {math['raw'][:5]}"
+        assert all(i["loaded"] for i in images), f"{url}: {images}"
+        assert missing_alt == [], f"{url}: figures without alt text: {missing_alt}"
+        formulas += math["formulas"]
+    assert formulas > 100, "the lessons' formulas are on their pages"
+    for link in sorted(links):
+        file, fragment = target(site, base, link)
+        assert file.is_file(), f"a link to {link}: no such file"
+        if fragment and file.suffix == ".html":
+            assert f'id="{fragment}"' in file.read_text(), f"a link to {link}: no such anchor"
+
+
+def test_the_lessons_come_in_order_with_the_appendix_last(browser, base, built):  # noqa: F811
+    stems = list(built)
+    appendix = [s for s in stems if "at_scale" in s]
+    wanted = [s for s in stems if s not in appendix] + appendix
+    with offline_page(browser, base) as (page, problems):
+        open_page(page, f"{base}/index.html")
+        hrefs = page.eval_on_selector_all(
+            "article a[href*='notebooks/']", "as => as.map(a => a.getAttribute('href'))"
+        )
+        text = page.inner_text("article")
+        assert problems == []
+    shown = list(dict.fromkeys(Path(urlsplit(h).path).stem for h in hrefs))
+    assert shown == wanted, "the landing page lists every lesson, in reading order"
+    assert appendix and f"Appendix: {page_title(notebook(built, appendix[0]))}" in text
+    assert "minutes" in text and "Colab" in text and "JupyterLab" in text
+
+
+def page_title(nb: nbformat.NotebookNode) -> str:
+    """A notebook's title, its first heading, as the page shows it (no code marks)."""
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return re.search(r"^# (.+)$", markdown, re.MULTILINE)[1].replace("`", "").strip()
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in all_notebooks()])
+def test_a_lesson_page(browser, base, site, built, stem):  # noqa: F811
+    """Its Colab link and download; solutions toggled, hidden until asked for; the checks'
+    stored feedback in view; each explorer's figure with the note that it moves live."""
+    nb = notebook(built, stem)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    solutions = [c for c in code if BEGIN in c.source]
+    feedback = [
+        o["text"].splitlines()[0]
+        for c in code
+        if re.search(r"^check\(", c.source, re.MULTILINE)
+        for o in c.outputs
+        if o.get("name") == "stdout"
+    ]
+    explorers = sum(
+        WIDGET in o.get("data", {}) and "image/png" in o["data"] for c in code for o in c.outputs
+    )
+    with offline_page(browser, base) as (page, problems):
+        open_page(page, f"{base}/notebooks/{stem}.html")
+        assert page.title().startswith(page_title(nb))
+        colab = page.get_by_role("link", name="Open in Colab")
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert colab.get_attribute("href") == COLAB.search(markdown)[0]
+        download = page.locator("article a[download]")
+        assert download.inner_text() == "Download the notebook"
+        file, _ = target(site, base, download.evaluate("a => a.href"))
+        assert file.read_bytes() == built[stem], "the download is the notebook itself"
+        toggles = page.locator("details:has(summary:has-text('Show the solution'))")
+        assert toggles.count() == len(solutions)
+        for i, cell in enumerate(solutions):
+            solution_code = toggles.nth(i).locator(".cell_input")
+            assert not solution_code.is_visible(), "a solution is hidden until asked for"
+            toggles.nth(i).locator("summary").click()
+            assert solution_code.is_visible()
+            first_line = cell.source.split(BEGIN, 1)[1].strip().splitlines()[0].strip()
+            assert first_line in solution_code.inner_text()
+        for line in feedback:
+            assert page.get_by_text(line, exact=False).first.is_visible(), line
+        notes = page.get_by_text(LIVE_NOTE)
+        assert notes.count() == explorers
+        for i in range(explorers):  # the note, then the explorer's cell with its figure
+            cell = page.locator(f"div.admonition:has-text('{LIVE_NOTE}') + div.cell").nth(i)
+            assert cell.locator("img").evaluate("i => i.naturalWidth") > 0
+        assert problems == []
+
+
+def test_search_finds_pos_weight_offline(browser, base, built):  # noqa: F811
+    lesson = next(stem for stem in built if "pos_weight" in stem)
+    with offline_page(browser, base) as (page, problems):
+        page.goto(f"{base}/search.html?q=pos_weight")
+        results = page.locator("#search-results ul.search li a")
+        results.first.wait_for(timeout=30_000)
+        hrefs = results.evaluate_all("as => as.map(a => a.getAttribute('href'))")
+        assert any(lesson in h for h in hrefs), hrefs
+        assert problems == []
+
+
+def test_a_lesson_reads_on_a_phone(browser, base, built):  # noqa: F811
+    lesson = next(stem for stem in built if "pos_weight" in stem)
+    with offline_page(browser, base) as (page, problems):
+        page.set_viewport_size(PHONE)
+        open_page(page, f"{base}/notebooks/{lesson}.html")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "nothing makes the page scroll sideways"
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "book_phone.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        assert problems == []
