@@ -141,7 +141,7 @@ _Y01 = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.5, 0.25]])
 
 
 def _listed(t: torch.Tensor) -> str:
-    """A tensor's values as a learner typed them: 0.9, not 0.8999999761581421."""
+    """A tensor's values as a person writes them: 0.9, not 0.8999999761581421."""
     rounded = [float(f"{v:.4g}") for v in t.flatten().tolist()]
     if t.dim() < 2:
         return str(rounded)
