@@ -35,7 +35,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# first: bce_suite spares nbformat's jsonschema a slow import it does not need (see there)
+import bce_suite  # noqa: F401
+
+# isort: split
 import nbformat
+
+from bce_suite.notebooks import PATTERN, all_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -145,8 +151,6 @@ def read_lesson(path: Path) -> Lesson:
 
 def reading_order(notebook_dir: Path = NOTEBOOKS) -> list[Lesson]:
     """The lessons in the order of their numbers, the appendix last."""
-    from bce_suite.notebooks import PATTERN, all_notebooks
-
     lessons = [read_lesson(p) for p in all_notebooks(notebook_dir)]
     if not lessons:
         raise ValueError(f"no notebooks ({PATTERN}) in {notebook_dir}")

@@ -39,6 +39,9 @@ html_static_path = ["_static"]
 html_css_files = ["book.css"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
+# Search without fetching each page for a summary: it works from file:// too (a copy of the
+# site opened from disk), where browsers refuse those fetches
+html_show_search_summary = False
 html_theme_options = {
     "repository_url": repository_url(),
     "repository_branch": "main",

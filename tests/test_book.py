@@ -230,10 +230,13 @@ def test_a_lesson_page(browser, base, site, built, stem):  # noqa: F811
         assert problems == []
 
 
-def test_search_finds_pos_weight_offline(browser, base, built):  # noqa: F811
+@pytest.mark.parametrize("served", [True, False], ids=["http", "file"])
+def test_search_finds_pos_weight_offline(browser, base, site, built, served):  # noqa: F811
+    """Over HTTP, and from disk (file://): a copy of the site opened with no server."""
+    root = base if served else site.as_uri()
     lesson = next(stem for stem in built if "pos_weight" in stem)
-    with offline_page(browser, base) as (page, problems):
-        page.goto(f"{base}/search.html?q=pos_weight")
+    with offline_page(browser, root) as (page, problems):
+        page.goto(f"{root}/search.html?q=pos_weight")
         results = page.locator("#search-results ul.search li a")
         results.first.wait_for(timeout=30_000)
         hrefs = results.evaluate_all("as => as.map(a => a.getAttribute('href'))")
