@@ -108,3 +108,34 @@ def test_05_cuda_graph_run_measures_itself_against_the_plain_run(run_notebook, t
     bound = r"losses differ by at most [\d.e+-]+, [\d.]+% of their batch-to-batch spread"
     assert re.search(rf"with and without the graph: ({same}|{bound})", printed), printed
     assert "warm-up, compilation and graph recording:" in printed
+
+
+@pytest.mark.notebook
+def test_03_figure_title_names_the_threshold_not_a_grid_point(run_notebook, tmp_path):
+    # the grid's first saturated point is 17.0 here; the title names 24 ln 2 = 16.64
+    run_notebook("03", z_max=50.0, n_points=101)
+    printed = _outputs(tmp_path / "03_bce_with_logits.ipynb")
+    assert f"'...and its gradient is 0 from z = {24 * math.log(2):.2f} on'" in printed
+    assert "from z = 17" not in printed
+
+
+def test_03_autocast_cell_words_what_this_device_does():
+    """The committed run (CPU) says what CPU autocast does, with torch's own numbers."""
+    from bce_helpers.runner import find_notebook
+
+    nb = nbformat.read(find_notebook("03"), as_version=4)
+    cell = next(c for c in nb.cells if "torch.autocast(run.device.type)" in c.source)
+    printed = "".join(o.get("text", "") for o in cell.outputs)
+    assert "no GPU here" not in printed
+    layer = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.ones_(layer.weight)
+    with torch.autocast("cpu"):
+        logit = layer(torch.tensor([[10.0]]))
+        via_sigmoid = torch.nn.functional.binary_cross_entropy(
+            torch.sigmoid(logit), torch.zeros(1, 1)
+        )
+    assert logit.dtype == torch.bfloat16 and via_sigmoid.item() == 100.0
+    assert f"on the CPU, autocast computes the logit in {logit.dtype}" in printed
+    assert "Sigmoid + BCELoss: runs without a word and returns 100.0000" in printed
+    exact = 10 + math.log1p(math.exp(-10))
+    assert f"BCEWithLogitsLoss: {exact:.4f}, computed in torch.float32" in printed
