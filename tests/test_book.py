@@ -9,6 +9,7 @@ show; a phone-sized screenshot is kept in tests/artifacts/book_phone.png.
 from __future__ import annotations
 
 import functools
+import html.parser
 import http.server
 import re
 import subprocess
@@ -45,12 +46,11 @@ MATH = r"""() => {
     const copy = document.body.cloneNode(true);
     copy.querySelectorAll('math, pre, code, script, style').forEach(n => n.remove());
     const raw = [...copy.textContent.matchAll(/\\[a-zA-Z]+|\$[^$\s][^$]*\$/g)].map(m => m[0]);
-    return {formulas: formulas.length, untypeset, raw,
+    return {in_article: document.querySelectorAll('article .math').length, untypeset, raw,
             errors: document.querySelectorAll('merror').length};
 }"""
 ALT = """() => [...document.querySelectorAll('article img, main img')]
     .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.getAttribute('src'))"""
-LINKS = "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -123,42 +123,131 @@ def open_page(page, url: str) -> None:
     page.evaluate("async () => { await document.fonts.ready; }")
 
 
-def html_pages(site: Path) -> list[Path]:
-    return sorted(p for p in site.rglob("*.html") if p.relative_to(site).parts[0][0] != "_")
+def html_pages(site: Path) -> list[str]:
+    """The site's pages (its own folders, _static and the like, left out)."""
+    pages = (p.relative_to(site) for p in site.rglob("*.html"))
+    return sorted(p.as_posix() for p in pages if not p.parts[0].startswith("_"))
 
 
-def target(site: Path, base: str, url: str) -> tuple[Path, str]:
-    """The file a link of the site points at, and its fragment."""
+def target(site: Path, url: str) -> tuple[Path, str]:
+    """The file a URL of the site (its path from the site's root) points at, and its
+    fragment."""
     parts = urlsplit(url)
     path = site / unquote(parts.path).lstrip("/")
     return (path / "index.html" if path.is_dir() else path), unquote(parts.fragment)
 
 
-def test_every_page_reads_offline(browser, base, site):  # noqa: F811
-    """Every page: no console error, no failed or outside request, math typeset, figures
-    loaded with alt text; then every link inside the site resolves, anchors included."""
-    pages, links, formulas = html_pages(site), set(), 0
-    assert {"index.html", "instructors.html", "search.html"} <= {p.name for p in pages}
-    for path in pages:
-        url = f"{base}/{path.relative_to(site).as_posix()}"
-        with offline_page(browser, base) as (page, problems):
-            open_page(page, url)
-            math = page.evaluate(MATH)
-            images = page.evaluate(IMAGES)
-            missing_alt = page.evaluate(ALT)
-            links |= {a for a in page.evaluate(LINKS) if a.startswith(base + "/")}
-            assert problems == [], f"{url}: {problems}"
-        assert math["untypeset"] == [] and math["errors"] == 0, f"{url}: {math}"
-        assert math["raw"] == [], f"{url}: TeX left in the text: {math['raw'][:5]}"
-        assert all(i["loaded"] for i in images), f"{url}: {images}"
-        assert missing_alt == [], f"{url}: figures without alt text: {missing_alt}"
-        formulas += math["formulas"]
-    assert formulas > 100, "the lessons' formulas are on their pages"
-    for link in sorted(links):
-        file, fragment = target(site, base, link)
-        assert file.is_file(), f"a link to {link}: no such file"
-        if fragment and file.suffix == ".html":
-            assert f'id="{fragment}"' in file.read_text(), f"a link to {link}: no such anchor"
+class References(html.parser.HTMLParser):
+    """Every href and src of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found += [v for k, v in attrs if k in ("href", "src") and v]
+
+
+def math_in(nb: nbformat.NotebookNode) -> int:
+    """How many formulas ($...$, $$...$$) a notebook's markdown has, code spans aside."""
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return len(re.findall(r"\$\$.+?\$\$|\$[^$]+?\$", re.sub(r"`[^`]*`", "", text), re.DOTALL))
+
+
+def page_title(nb: nbformat.NotebookNode) -> str:
+    """A notebook's title, its first heading, as the page shows it (no code marks)."""
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return re.search(r"^# (.+)$", markdown, re.MULTILINE)[1].replace("`", "").strip()
+
+
+STEMS = [p.stem for p in all_notebooks()]
+PAGES = ["index.html", "instructors.html", "search.html", "genindex.html"]
+PAGES += [f"notebooks/{stem}.html" for stem in STEMS]
+
+
+def test_the_site_has_a_page_per_lesson_and_its_own_pages(site):
+    assert html_pages(site) == sorted(PAGES)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_page_reads_offline(browser, base, site, built, path):  # noqa: F811
+    """No console error, no failed or outside request; its math typeset, its figures loaded
+    with alt text; on a lesson's page, what the lesson's page must have (check_lesson)."""
+    stem = Path(path).stem if path.startswith("notebooks/") else None
+    with offline_page(browser, base) as (page, problems):
+        open_page(page, f"{base}/{path}")
+        math = page.evaluate(MATH)
+        images = page.evaluate(IMAGES)
+        missing_alt = page.evaluate(ALT)
+        if stem:
+            check_lesson(page, site, built, stem)
+        assert problems == []
+    assert math["untypeset"] == [] and math["errors"] == 0, math
+    assert math["raw"] == [], f"TeX left in the text: {math['raw'][:5]}"
+    assert all(i["loaded"] for i in images), images
+    assert missing_alt == [], f"figures without alt text: {missing_alt}"
+    if stem:
+        assert math["in_article"] >= math_in(notebook(built, stem)), "every formula is there"
+
+
+def check_lesson(page, site: Path, built: dict[str, bytes], stem: str) -> None:
+    """Its title, Colab link and download; solutions toggled, hidden until asked for; the
+    checks' stored feedback in view; each explorer's figure with the note that it moves."""
+    nb = notebook(built, stem)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    solutions = [c for c in code if BEGIN in c.source]
+    feedback = [
+        o["text"].splitlines()[0]
+        for c in code
+        if re.search(r"^check\(", c.source, re.MULTILINE)
+        for o in c.outputs
+        if o.get("name") == "stdout"
+    ]
+    explorers = sum(
+        WIDGET in o.get("data", {}) and "image/png" in o["data"] for c in code for o in c.outputs
+    )
+    assert page.title().startswith(page_title(nb))
+    colab = page.get_by_role("link", name="Open in Colab")
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert colab.get_attribute("href") == COLAB.search(markdown)[0]
+    download = page.locator("article a[download]")
+    assert download.inner_text() == "Download the notebook"
+    file, _ = target(site, download.evaluate("a => new URL(a.href).pathname"))
+    assert file.read_bytes() == built[stem], "the download is the notebook itself"
+    toggles = page.locator("details:has(summary:has-text('Show the solution'))")
+    assert toggles.count() == len(solutions)
+    for i, cell in enumerate(solutions):
+        solution_code = toggles.nth(i).locator(".cell_input")
+        assert not solution_code.is_visible(), "a solution is hidden until asked for"
+        toggles.nth(i).locator("summary").click()
+        assert solution_code.is_visible()
+        first_line = cell.source.split(BEGIN, 1)[1].strip().splitlines()[0].strip()
+        assert first_line in solution_code.inner_text()
+    for line in feedback:
+        assert page.get_by_text(line, exact=False).first.is_visible(), line
+    notes = page.get_by_text(LIVE_NOTE)
+    assert notes.count() == explorers
+    for i in range(explorers):  # the note, then the explorer's cell with its figure
+        cell = page.locator(f"div.admonition:has-text('{LIVE_NOTE}') + div.cell").nth(i)
+        assert cell.locator("img").evaluate("i => i.naturalWidth") > 0
+
+
+def test_every_reference_inside_the_site_resolves(site):
+    """Every href and src of every page that stays inside the site names a file of it, and
+    an anchor on a page names an id there."""
+    for path in html_pages(site):
+        page = site / path
+        parser = References()
+        parser.feed(page.read_text())
+        for ref in parser.found:
+            parts = urlsplit(ref)
+            if parts.scheme or parts.netloc or ref.startswith("javascript:"):
+                continue  # outside the site: the browser tests refuse to load any
+            file = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            file = file / "index.html" if file.is_dir() else file
+            assert file.is_file() and file.is_relative_to(site.resolve()), f"{path}: {ref}"
+            if parts.fragment and file.suffix == ".html":
+                assert f'id="{unquote(parts.fragment)}"' in file.read_text(), f"{path}: {ref}"
 
 
 def test_the_lessons_come_in_order_with_the_appendix_last(browser, base, built):  # noqa: F811
@@ -176,58 +265,6 @@ def test_the_lessons_come_in_order_with_the_appendix_last(browser, base, built):
     assert shown == wanted, "the landing page lists every lesson, in reading order"
     assert appendix and f"Appendix: {page_title(notebook(built, appendix[0]))}" in text
     assert "minutes" in text and "Colab" in text and "JupyterLab" in text
-
-
-def page_title(nb: nbformat.NotebookNode) -> str:
-    """A notebook's title, its first heading, as the page shows it (no code marks)."""
-    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    return re.search(r"^# (.+)$", markdown, re.MULTILINE)[1].replace("`", "").strip()
-
-
-@pytest.mark.parametrize("stem", [p.stem for p in all_notebooks()])
-def test_a_lesson_page(browser, base, site, built, stem):  # noqa: F811
-    """Its Colab link and download; solutions toggled, hidden until asked for; the checks'
-    stored feedback in view; each explorer's figure with the note that it moves live."""
-    nb = notebook(built, stem)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    solutions = [c for c in code if BEGIN in c.source]
-    feedback = [
-        o["text"].splitlines()[0]
-        for c in code
-        if re.search(r"^check\(", c.source, re.MULTILINE)
-        for o in c.outputs
-        if o.get("name") == "stdout"
-    ]
-    explorers = sum(
-        WIDGET in o.get("data", {}) and "image/png" in o["data"] for c in code for o in c.outputs
-    )
-    with offline_page(browser, base) as (page, problems):
-        open_page(page, f"{base}/notebooks/{stem}.html")
-        assert page.title().startswith(page_title(nb))
-        colab = page.get_by_role("link", name="Open in Colab")
-        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-        assert colab.get_attribute("href") == COLAB.search(markdown)[0]
-        download = page.locator("article a[download]")
-        assert download.inner_text() == "Download the notebook"
-        file, _ = target(site, base, download.evaluate("a => a.href"))
-        assert file.read_bytes() == built[stem], "the download is the notebook itself"
-        toggles = page.locator("details:has(summary:has-text('Show the solution'))")
-        assert toggles.count() == len(solutions)
-        for i, cell in enumerate(solutions):
-            solution_code = toggles.nth(i).locator(".cell_input")
-            assert not solution_code.is_visible(), "a solution is hidden until asked for"
-            toggles.nth(i).locator("summary").click()
-            assert solution_code.is_visible()
-            first_line = cell.source.split(BEGIN, 1)[1].strip().splitlines()[0].strip()
-            assert first_line in solution_code.inner_text()
-        for line in feedback:
-            assert page.get_by_text(line, exact=False).first.is_visible(), line
-        notes = page.get_by_text(LIVE_NOTE)
-        assert notes.count() == explorers
-        for i in range(explorers):  # the note, then the explorer's cell with its figure
-            cell = page.locator(f"div.admonition:has-text('{LIVE_NOTE}') + div.cell").nth(i)
-            assert cell.locator("img").evaluate("i => i.naturalWidth") > 0
-        assert problems == []
 
 
 @pytest.mark.parametrize("served", [True, False], ids=["http", "file"])
