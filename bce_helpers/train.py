@@ -40,7 +40,6 @@ def shuffled_batches(
         yield inputs.index_select(0, batch), targets.index_select(0, batch)
 
 
-seed_order_batches = shuffled_batches  # the former name, still imported by notebook 06
 
 
 def chance_loss(labels: torch.Tensor) -> float:
