@@ -90,7 +90,7 @@ def plain(markdown: str) -> str:
 
 def first_sentence(text: str) -> str:
     """The first sentence of plain text (up to the first full stop before a capital)."""
-    return re.split(r"(?<=[.!?:])\s+(?=[A-Z(])", text, maxsplit=1)[0]
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z(])", text, maxsplit=1)[0]
 
 
 def title_index(nb: nbformat.NotebookNode, name: str) -> int:
@@ -108,6 +108,7 @@ class Lesson:
     summary: str  # what "you will" do in it, from its introduction
     minutes: int
     exercises: list[tuple[str, str]]  # (number, title)
+    source: bytes  # the notebook as read once: its page and its download are the same one
 
     @property
     def docname(self) -> str:
@@ -120,7 +121,8 @@ class Lesson:
 
 def read_lesson(path: Path) -> Lesson:
     """What the landing page says of a notebook, read from it."""
-    nb = nbformat.read(path, as_version=4)
+    source = path.read_bytes()
+    nb = nbformat.reads(source.decode(), as_version=4)
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.output_type == "error":
@@ -146,7 +148,8 @@ def read_lesson(path: Path) -> Lesson:
         + lines / CODE_LINES_PER_MINUTE
         + MINUTES_PER_EXERCISE * sum(map(is_solution, nb.cells))
     )
-    return Lesson(path, title[1].strip(), summary, 5 * math.ceil(minutes / 5), exercises)
+    minutes = 5 * math.ceil(minutes / 5)
+    return Lesson(path, title[1].strip(), summary, minutes, exercises, source)
 
 
 def reading_order(notebook_dir: Path = NOTEBOOKS) -> list[Lesson]:
@@ -186,7 +189,7 @@ def explorer_outputs(output: nbformat.NotebookNode) -> list[nbformat.NotebookNod
 
 def stage_notebook(lesson: Lesson) -> nbformat.NotebookNode:
     """A copy of the lesson's notebook, changed for reading (see the module's docstring)."""
-    nb = nbformat.read(lesson.path, as_version=4)
+    nb = nbformat.reads(lesson.source.decode(), as_version=4)
     name, url = lesson.path.name, colab_link(lesson.path.name)
     links = (
         f"[Open in Colab]({url}) · "
@@ -200,13 +203,13 @@ def stage_notebook(lesson: Lesson) -> nbformat.NotebookNode:
         first, _, rest = title.source.partition("\n")
         title.source = f"{first}\n{links}\n{rest}"
     bootstrap = colab.bootstrap_source(repository_url()).strip()
-    cells, context = [], ""
+    cells, section, prose = [], "", ""
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            headings = HEADING.findall(cell.source)
-            prose = first_sentence(plain(HEADING.sub("", cell.source)))
-            context = (plain(headings[-1]) + ": " if headings else "") + prose or context
+            section = plain((HEADING.findall(cell.source) or [section])[-1])
+            prose = first_sentence(plain(HEADING.sub("", cell.source))) or prose
         elif cell.cell_type == "code":
+            context = f'in "{section}": {prose}' if section else prose
             cell = stage_code_cell(cell, context, url, cells)
             if cell.source.strip() == bootstrap:
                 toggle(cell, "the Colab set-up cell")
@@ -235,7 +238,7 @@ def stage_code_cell(cell, context: str, colab_url: str, cells: list) -> nbformat
         cells.append(explorer_note(colab_url))
     if any("image/png" in o.get("data", {}) for o in outputs):
         what = "The explorer's figure at its default values" if explorer else "Figure"
-        alt = f"{what}, in {context}" if context else what
+        alt = f"{what} {context}".strip()
         cell.metadata.setdefault("mystnb", {})["image"] = {"alt": alt}
     return cell
 
@@ -317,7 +320,7 @@ def build(out: Path, quiet: bool = True) -> list[Lesson]:
             raise RuntimeError("sphinx-build failed (its messages are above)")
     # the download is the committed notebook itself, not the staged copy
     for lesson in lessons:
-        shutil.copyfile(lesson.path, out / "_sources" / "notebooks" / lesson.path.name)
+        (out / "_sources" / "notebooks" / lesson.path.name).write_bytes(lesson.source)
     return lessons
 
 

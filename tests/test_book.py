@@ -49,6 +49,10 @@ MATH = r"""() => {
     return {in_article: document.querySelectorAll('article .math').length, untypeset, raw,
             errors: document.querySelectorAll('merror').length};
 }"""
+# Display formulas whose start lies left of their box (out of reach of its scrollbar).
+CUT_FORMULAS = """() => [...document.querySelectorAll('div.math')].filter(d =>
+    d.querySelector('math').getBoundingClientRect().left < d.getBoundingClientRect().left - 1)
+    .map(d => d.textContent.slice(0, 40))"""
 ALT = """() => [...document.querySelectorAll('article img, main img')]
     .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.getAttribute('src'))"""
 
@@ -288,6 +292,9 @@ def test_a_lesson_reads_on_a_phone(browser, base, built):  # noqa: F811
         open_page(page, f"{base}/notebooks/{lesson}.html")
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "nothing makes the page scroll sideways"
+        assert page.evaluate(CUT_FORMULAS) == [], "a wide formula scrolls from its start"
+        text_px = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+        assert text_px >= 16, "text at a size a phone reads without zooming"
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "book_phone.png"
         page.screenshot(path=str(shot))
