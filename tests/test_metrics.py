@@ -85,13 +85,18 @@ def test_threshold_for_recall_is_the_highest_that_reaches_it(target):
         threshold_for_recall(probs, labels, 0)
 
 
+def scored_case(seed=2, n=150):
+    """Probabilities that lean towards 150 labels, a quarter of them positive."""
+    g = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(n, generator=g) < 0.25).float()
+    return (0.35 * labels + 0.65 * torch.rand(n, generator=g)).clamp(0, 1), labels
+
+
 @pytest.mark.parametrize("threshold", [0.1, 0.35, 0.5, 0.9])
 def test_confusion_at_a_threshold_counts_as_scikit_learn(threshold):
     from sklearn.metrics import confusion_matrix
 
-    g = torch.Generator().manual_seed(2)
-    labels = (torch.rand(150, generator=g) < 0.25).float()
-    probs = (0.35 * labels + 0.65 * torch.rand(150, generator=g)).clamp(0, 1)
+    probs, labels = scored_case()
     said = (probs >= threshold).numpy()
     tn, fp, fn, tp = confusion_matrix(labels.numpy(), said, labels=[0, 1]).ravel()
     n = confusion_at(probs, labels, threshold)
