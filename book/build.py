@@ -81,6 +81,12 @@ def is_solution(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and student_edition.BEGIN in cell.source
 
 
+def is_explorer(output: nbformat.NotebookNode) -> bool:
+    """An explorer's output: an ipywidgets view with a stored figure."""
+    data = output.get("data", {})
+    return WIDGET in data and "image/png" in data
+
+
 def plain(markdown: str) -> str:
     """Markdown as plain words, for alt text: no markup, links' targets or TeX's marks."""
     text = re.sub(LINK, r"\1", markdown)
@@ -108,6 +114,7 @@ class Lesson:
     summary: str  # what "you will" do in it, from its introduction
     minutes: int
     exercises: list[tuple[str, str]]  # (number, title)
+    explorers: int
     source: bytes  # the notebook as read once: its page and its download are the same one
 
     @property
@@ -149,7 +156,8 @@ def read_lesson(path: Path) -> Lesson:
         + MINUTES_PER_EXERCISE * sum(map(is_solution, nb.cells))
     )
     minutes = 5 * math.ceil(minutes / 5)
-    return Lesson(path, title[1].strip(), summary, minutes, exercises, source)
+    explorers = sum(map(is_explorer, (o for c in nb.cells for o in c.get("outputs", []))))
+    return Lesson(path, title[1].strip(), summary, minutes, exercises, explorers, source)
 
 
 def reading_order(notebook_dir: Path = NOTEBOOKS) -> list[Lesson]:
@@ -226,10 +234,9 @@ def stage_code_cell(cell, context: str, colab_url: str, cells: list) -> nbformat
         toggle(cell, "the solution")
     outputs, explorer = [], False
     for output in cell.get("outputs", []):
-        data = output.get("data", {})
-        if WIDGET not in data:
+        if WIDGET not in output.get("data", {}):
             outputs.append(output)
-        elif "image/png" in data:  # an explorer: its stored figure at the defaults
+        elif is_explorer(output):  # its stored figure at the defaults
             explorer = True
             outputs += explorer_outputs(output)
         # else a widget with nothing to show without a kernel (a progress bar): left out
@@ -244,24 +251,31 @@ def stage_code_cell(cell, context: str, colab_url: str, cells: list) -> nbformat
 
 
 def lessons_markdown(lessons: list[Lesson]) -> str:
-    """The landing page's list of lessons and the book's tables of contents."""
-    items, toctrees = [], {"Lessons": [], "Appendix": []}
+    """The landing page's list of lessons (then its appendix, under its own heading) and
+    the book's tables of contents."""
+    items = {"Lessons": [], "Appendix": []}
     for lesson in lessons:
-        n = len(lesson.exercises)
+        n, e = len(lesson.exercises), lesson.explorers
         exercises = f", {n} exercise{'s' * (n != 1)}" if n else ""
-        label = "Appendix: " if lesson.appendix else ""
-        items.append(
-            f"1. **{label}[{lesson.title}]({lesson.docname}.ipynb)** "
-            f"(about {lesson.minutes} minutes{exercises}). {lesson.summary}"
+        exercises += f", {'an' if e == 1 else e} explorer{'s' * (e != 1)}" if e else ""
+        items["Appendix" if lesson.appendix else "Lessons"].append(
+            (
+                lesson.docname,
+                f"1. **[{lesson.title}]({lesson.docname}.ipynb)** "
+                f"(about {lesson.minutes} minutes{exercises}). {lesson.summary}",
+            )
         )
-        toctrees["Appendix" if lesson.appendix else "Lessons"].append(lesson.docname)
+    text = "\n".join(item for _, item in items["Lessons"])
+    if items["Appendix"]:
+        text += "\n\n### Appendix\n\n" + "\n".join(item for _, item in items["Appendix"])
+    toctrees = {caption: [doc for doc, _ in entries] for caption, entries in items.items()}
     toctrees["For instructors"] = ["instructors"]
     blocks = [
         f"```{{toctree}}\n:hidden:\n:caption: {caption}\n\n" + "\n".join(docs) + "\n```"
         for caption, docs in toctrees.items()
         if docs
     ]
-    return "\n".join(items) + "\n\n" + "\n\n".join(blocks)
+    return text + "\n\n" + "\n\n".join(blocks)
 
 
 def exercises_markdown(lessons: list[Lesson]) -> str:
