@@ -37,7 +37,7 @@ METHODS: dict[str, Callable] = {
 
 def bytes_per_element(method: str, mode: str, element_size: int) -> int:
     """The bytes per element a method's design moves at least: 20 or 12 in float32 fwd+bwd."""
-    moves = FUSED_READS_WRITES if method == "fused" else ELEMENT_READS_WRITES
+    moves = FUSED_READS_WRITES if method.startswith("fused") else ELEMENT_READS_WRITES
     return moves[mode] * element_size
 
 
@@ -113,6 +113,32 @@ def time_calls(
     return {name: time_call(fn, repeats, device, warmup, min_seconds) for name, fn in fns.items()}
 
 
+def interleaved_timings(
+    fns: Mapping[str, Callable[[], object]],
+    repeats: int,
+    device: torch.device,
+    rounds: int,
+    warmup: int = 2,
+    min_seconds: float = 0.0,
+) -> dict[str, Timing]:
+    """Each fn timed in `rounds` rounds that take turns (every fn once per round, at least
+    `repeats` calls and min_seconds / rounds each): its best call, and the median over the
+    rounds of each round's median, so a neighbour's burst of work spoils one round, not a
+    method."""
+    rounds_of: dict[str, list[Timing]] = {name: [] for name in fns}
+    for r in range(rounds):
+        for name, fn in fns.items():
+            each = time_call(fn, repeats, device, warmup if r == 0 else 0, min_seconds / rounds)
+            rounds_of[name].append(each)
+    return {
+        name: Timing(
+            best=min(t.best for t in timings),
+            median=statistics.median(t.median for t in timings),
+        )
+        for name, timings in rounds_of.items()
+    }
+
+
 def warm_memory(device: torch.device, gigabytes: float = 2.0) -> None:
     """Touch a large block once, so a VM's memory is backed before anything is timed."""
     if device.type == "cpu":
@@ -181,9 +207,11 @@ def bce_timings(
     methods: Mapping[str, Callable] = METHODS,
     warmup: int = 2,
     min_seconds: float = 0.0,
+    rounds: int = 0,
 ) -> dict[str, Timing]:
     """Seconds per call of each BCE method on n random logits and soft targets, after
-    `warmup` untimed calls each (at least `repeats` timed calls and `min_seconds` each)."""
+    `warmup` untimed calls each (at least `repeats` timed calls and `min_seconds` each), each
+    method in its own block, or with rounds > 0 in that many interleaved rounds."""
     x, y = random_inputs(n, dtype, device)
     if mode == "forward+backward":
         x.requires_grad_()
@@ -198,6 +226,8 @@ def bce_timings(
         return call
 
     calls = {m: step(fn) for m, fn in methods.items()}
+    if rounds:
+        return interleaved_timings(calls, repeats, device, rounds, warmup, min_seconds)
     return time_calls(calls, repeats, device, warmup, min_seconds)
 
 

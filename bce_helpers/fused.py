@@ -5,9 +5,17 @@ makes a pass over memory per operation, forward and backward. Here, when the inp
 grad, the forward computes the loss *and* the per-element gradient in the same pass: it
 reads the logits and the targets once and writes the gradient once (12 bytes per float32
 element, against at least 20 for a forward and a separate backward). What it holds between
-forward and backward is that gradient: one tensor of the input's size, nothing else. The
-backward only scales it by the upstream gradient, in place, and does no work at all when
-that gradient is 1 (the usual `loss.backward()`), decided on the device.
+forward and backward is that gradient: one tensor of the input's size, nothing else (and the
+input and weights when the target requires grad). Called eagerly, the backward only scales
+it by the upstream gradient, in place, and moves no memory when that gradient is 1 (the usual
+`loss.backward()`), decided on the device.
+
+The pass is a custom op, `torch.ops.bce_helpers.fused_bce_with_logits`, registered with
+torch.library with a fake (meta) implementation and autograd: torch.compile(fullgraph=True)
+of a model that calls the loss keeps it in its graph (its backward then multiplies the kept
+gradient by the upstream one out of place), and nothing in it waits for the device, so a
+CUDA graph can record it. Called eagerly, the loss goes through an autograd.Function with the
+same forward and backward, which costs the host less per call than the op's dispatch.
 
 Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fused_triton); on the CPU, for
 float32 without weights, a C kernel built at first use (bce_helpers.fused_cpu); elsewhere
@@ -22,8 +30,10 @@ import contextlib
 import functools
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -120,7 +130,9 @@ def one_pass(
     + log1p(e) without weights; gradient = w ((p_w y + 1 - y) sigmoid(x) - p_w y), divided
     by N for 'mean'. 16-bit inputs are computed in float32 and rounded once at the end.
     grad_scale: 1/N for 'mean' as a 0-d tensor of the computing dtype, where the caller has
-    it (inside a compiled loop over dynamic sizes, 1/N would be a division per vector)."""
+    it (inside a compiled loop over dynamic sizes, 1/N would be a division per vector).
+    Off the CPU, where reading the flag would wait for the device, a bad target's loss and
+    gradient are NaN as well."""
     acc = computing_dtype(x.dtype)
     xf, yf = x.to(acc), y.to(acc)
     abs_x = xf.abs()
@@ -135,6 +147,11 @@ def one_pass(
         loss = (1 - yf) * xf + (1 + (pos_weight - 1) * yf) * softplus
     if weight is not None:
         loss = loss * weight
+    # y (1 - y) >= 0 exactly on [0, 1], and is false for NaN: one multiply-add and a compare
+    good = (yf - yf * yf) >= 0
+    poison = x.device.type != "cpu"
+    if poison:
+        loss = torch.where(good, loss, math.nan)
     if reduction != "none" and acc == torch.float32 and _compiling_for_cpu(xf):
         # summed in float64: inductor's float32 sum adds 4096 vectors at a time in float32,
         # 2e-7 to 2e-6 off over 2^16-2^20 elements on one thread (eager torch's sum is not)
@@ -143,8 +160,7 @@ def one_pass(
         loss = loss.mean()
     elif reduction == "sum":
         loss = loss.sum()
-    # y (1 - y) >= 0 exactly on [0, 1], and is false for NaN: one multiply-add and a compare
-    bad_target = ~((yf - yf * yf) >= 0).all()
+    bad_target = ~good.all()
     grad = None
     if need_grad:
         r = 1 / one_plus_e  # sigmoid(|x|); one division serves both signs
@@ -157,7 +173,10 @@ def one_pass(
         if weight is not None:
             grad = grad * weight
         if reduction == "mean":  # a multiply per element, not a division
-            grad = grad * (1 / x.numel() if grad_scale is None else grad_scale)
+            # (an empty input has an empty gradient: max keeps 1/N finite)
+            grad = grad * (1 / max(x.numel(), 1) if grad_scale is None else grad_scale)
+        if poison:
+            grad = torch.where(good, grad, math.nan)
         grad = grad.to(x.dtype)
     return loss.to(x.dtype), grad, bad_target
 
@@ -253,9 +272,10 @@ def _forward(
     pos_weight: Tensor | None,
     reduction: str,
     need_grad: bool,
-) -> tuple[Tensor, Tensor | None, Tensor]:
+) -> tuple[Tensor, Tensor | None, Tensor | bool | None]:
     """Pick the path: the Triton kernel, the C kernel, the compiled flat formulas, or eager
-    formulas."""
+    formulas. Returns the loss, the gradient (or None) and the bad-target flag (None where the
+    pass folds it into NaN losses)."""
     w = None if weight is None else periodic(weight, x.shape)
     pw = None if pos_weight is None else periodic(pos_weight, x.shape)
     exotic = (weight is not None and w is None) or (pos_weight is not None and pw is None)
@@ -264,7 +284,8 @@ def _forward(
     # flat 1-D tensors with no view base, so the compiled graph does not depend on the rank
     flat = (_flat(x), _flat(y), w, pw, reduction, need_grad)
     if fused_triton.usable(x):
-        loss, grad, bad = fused_triton.forward(*flat)
+        loss, grad = fused_triton.forward(*flat)
+        bad = None
     elif weight is None and pos_weight is None and fused_cpu.usable(x, y):
         loss, grad, bad = fused_cpu.forward(flat[0], flat[1], reduction, need_grad)
     else:
@@ -291,7 +312,7 @@ def pass_path(dtype: torch.dtype, device: torch.device) -> str:
 
 
 def scale_in_place(grad: Tensor, grad_output: Tensor) -> None:
-    """grad *= grad_output, and nothing at all when grad_output is a scalar 1."""
+    """grad *= grad_output, and no memory moved when grad_output is a scalar 1."""
     if grad_output.numel() != 1:
         grad.mul_(grad_output)
     elif fused_triton.usable(grad):
@@ -303,30 +324,126 @@ def scale_in_place(grad: Tensor, grad_output: Tensor) -> None:
         grad.mul_(grad_output)
 
 
-class _FusedBCEWithLogits(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, input, target, weight, pos_weight, reduction):
-        need_grad = ctx.needs_input_grad[0]
-        loss, grad, bad_target = _forward(input, target, weight, pos_weight, reduction, need_grad)
-        # reading the flag waits for the device, which a CUDA graph being recorded cannot
-        # do: there the targets go unchecked (check the data before recording)
-        recording = input.is_cuda and torch.cuda.is_current_stream_capturing()
-        if not recording and bool(bad_target):
-            _check_unit_interval("target", target)  # raises, naming the first bad value
-        ctx.grad = grad  # the one tensor kept for the backward
-        return loss
+def target_gradient(
+    x: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    grad_output: Tensor,
+    dtype: torch.dtype,
+) -> Tensor:
+    """The gradient with respect to the target, as torch's: w ((1 - p_w) logsigmoid(x) - x)."""
+    acc = computing_dtype(x.dtype)
+    xf = x.to(acc)
+    g = -xf if pos_weight is None else (1 - pos_weight.to(acc)) * F.logsigmoid(xf) - xf
+    if weight is not None:
+        g = g * weight.to(acc)
+    if reduction == "mean":
+        g = g / x.numel()
+    return (g * grad_output.to(acc)).to(dtype)
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
+
+def _pass(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor]:
+    """The forward of the loss: (loss, gradient, or an empty tensor where none is needed)."""
+    loss, grad, bad = _forward(input, target, weight, pos_weight, reduction, need_grad)
+    if input.device.type == "cpu":  # the flag is in host memory: reading it costs no wait
+        if bad is None:  # the Triton kernel (interpreted) folds it into NaN losses
+            bad = loss.isnan().any()
+        if bool(bad):
+            _check_unit_interval("target", target)  # raises, naming the first bad value
+    return loss, input.new_empty(0) if grad is None else grad
+
+
+def _keep(
+    ctx: Any,
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    pos_weight: Tensor | None,
+    reduction: str,
+    grad: Tensor | None,
+) -> None:
+    """Keep what the backward needs: the gradient, and the input and weights for a target
+    that requires grad."""
+    ctx.set_materialize_grads(False)
+    ctx.grad = grad
+    ctx.reduction = reduction
+    ctx.target_dtype = target.dtype
+    if ctx.needs_input_grad[1]:
+        ctx.save_for_backward(input, weight, pos_weight)
+
+
+def _backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """The input's and the target's gradients from what the forward kept."""
+    grad_input = grad_target = None
+    if ctx.needs_input_grad[0]:
         grad, ctx.grad = ctx.grad, None
         if grad is None:
             raise RuntimeError(
                 "fused_bce_with_logits: backward ran twice through the same loss (its "
                 "gradient is computed once, in the forward): call the loss again instead"
             )
-        scale_in_place(grad, grad_output)
-        return grad, None, None, None, None
+        if _is_compiling() or type(grad_output) is not Tensor:
+            # traced (fake or functional tensors) or a tensor subclass: the product, out of
+            # place, for the compiler to own; no mutation of a tensor the graph saved
+            grad_input = grad * grad_output
+        else:
+            scale_in_place(grad, grad_output)
+            grad_input = grad
+    if ctx.needs_input_grad[1]:
+        x, weight, pos_weight = ctx.saved_tensors
+        grad_target = target_gradient(
+            x, weight, pos_weight, ctx.reduction, grad_output, ctx.target_dtype
+        )
+    return grad_input, grad_target
+
+
+OP_NAME = "bce_helpers::fused_bce_with_logits"
+_custom_op = getattr(torch.library, "custom_op", None)  # torch >= 2.4
+
+
+if _custom_op is not None:
+    # the op runs _pass itself (its schema comes from _pass's annotations)
+    _op = _custom_op(OP_NAME, _pass, mutates_args=())
+
+    @_op.register_fake
+    def _op_fake(input, target, weight, pos_weight, reduction, need_grad):
+        loss = input.new_empty(input.shape if reduction == "none" else ())
+        return loss, torch.empty_like(input) if need_grad else input.new_empty(0)
+
+    def _op_setup_context(ctx, inputs, output):
+        input, target, weight, pos_weight, reduction, need_grad = inputs
+        ctx.mark_non_differentiable(output[1])
+        _keep(ctx, input, target, weight, pos_weight, reduction, output[1] if need_grad else None)
+
+    def _op_backward(ctx, grad_output, _grad_of_grad):
+        return (*_backward(ctx, grad_output), None, None, None, None)
+
+    _op.register_autograd(_op_backward, setup_context=_op_setup_context)
+else:  # an older torch: the autograd.Function below serves compiled code too (with a break)
+    _op = None
+
+
+class _FusedBCEWithLogits(torch.autograd.Function):
+    """The op's forward and backward for eager calls: less host time per call than a dispatch."""
+
+    @staticmethod
+    def forward(ctx, input, target, weight, pos_weight, reduction, need_grad):
+        loss, grad = _pass(input, target, weight, pos_weight, reduction, need_grad)
+        _keep(ctx, input, target, weight, pos_weight, reduction, grad if need_grad else None)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        return (*_backward(ctx, grad_output), None, None, None, None)
 
 
 def _check_devices(input: Tensor, **others: Tensor | None) -> None:
@@ -344,26 +461,37 @@ def fused_bce_with_logits(
     weight: Tensor | None = None,
     pos_weight: Tensor | None = None,
     reduction: str = "mean",
+    check_targets: bool = False,
 ) -> Tensor:
     """bce_with_logits whose forward also computes the gradient, in one pass over memory.
 
-    Same arguments, values and input gradient as F.binary_cross_entropy_with_logits
-    (within float32's rounding; 16-bit inputs are computed in float32 and rounded once).
-    Between forward and backward it holds one tensor of the input's size, the gradient;
-    backward scales it in place (nothing to do for an upstream gradient of 1) and can run
-    once per call. The targets' range is checked inside the same pass, so a bad target
-    raises ValueError before anything is returned (except while a CUDA graph is being
-    recorded, where reading the check would wait for the GPU). Gradients flow to `input`
-    only: target, weight and pos_weight must not require grad.
+    Same arguments, values and gradients (input and target) as
+    F.binary_cross_entropy_with_logits (within float32's rounding; 16-bit inputs are computed
+    in float32 and rounded once). The gradient is computed only where one can be needed
+    (grad enabled and input requiring grad). Between forward and backward it holds one tensor
+    of the input's size, the gradient; an eager backward scales it in place (nothing to do for
+    an upstream gradient of 1) and can run once per call.
+
+    Targets outside [0, 1] or NaN: on the CPU the pass's own flag raises ValueError (naming
+    the target and its first bad value) before anything is returned. On a GPU no call waits
+    for the device: a bad target makes its loss and its gradient NaN, and so the reduced loss;
+    check_targets=True checks them first on any device and raises the same ValueError, which
+    waits for the GPU (and breaks a torch.compile graph): a checking mode for debugging. A
+    weight or pos_weight must not require grad.
     """
     check_bce_args(
         input, target, weight, pos_weight, reduction, probabilities=False, check_values=False
     )
     _check_devices(input, target=target, weight=weight, pos_weight=pos_weight)
-    for name, t in (("target", target), ("weight", weight), ("pos_weight", pos_weight)):
+    for name, t in (("weight", weight), ("pos_weight", pos_weight)):
         if t is not None and t.requires_grad:
             raise ValueError(
-                f"{name} requires grad, but fused_bce_with_logits differentiates input only: "
-                "use bce_with_logits"
+                f"{name} requires grad, but fused_bce_with_logits differentiates input and "
+                "target only: use bce_with_logits"
             )
-    return _FusedBCEWithLogits.apply(input, target, weight, pos_weight, reduction)
+    if check_targets:
+        _check_unit_interval("target", target)
+    need_grad = input.requires_grad and torch.is_grad_enabled()
+    if _op is not None and _is_compiling():
+        return _op(input, target, weight, pos_weight, reduction, need_grad)[0]
+    return _FusedBCEWithLogits.apply(input, target, weight, pos_weight, reduction, need_grad)
