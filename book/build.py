@@ -323,8 +323,8 @@ def build(out: Path, quiet: bool = True) -> list[Lesson]:
     """Build the site into `out` (replacing an earlier build there); return its lessons."""
     from sphinx.cmd.build import build_main
 
-    lessons = reading_order()
     clear(out)
+    lessons = reading_order()
     with tempfile.TemporaryDirectory(prefix="book-") as tmp:
         staging = Path(tmp) / "src"
         stage(staging, lessons)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import html.parser
 import http.server
+import importlib.util
 import re
 import subprocess
 import sys
@@ -55,6 +56,44 @@ CUT_FORMULAS = """() => [...document.querySelectorAll('div.math')].filter(d =>
     .map(d => d.textContent.slice(0, 40))"""
 ALT = """() => [...document.querySelectorAll('article img, main img')]
     .filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.getAttribute('src'))"""
+
+
+@functools.cache
+def load_build():
+    """book/build.py as a module (a script beside the book's sources, not a package)."""
+    spec = importlib.util.spec_from_file_location("book_build", BUILD)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lesson(title: str, outputs=()) -> nbformat.NotebookNode:
+    """A notebook as small as the book takes: a title, and a code cell with `outputs`."""
+    code = nbformat.v4.new_code_cell("x = 1", outputs=list(outputs))
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {title}"), code])
+
+
+def test_the_appendix_goes_last_whatever_its_number(tmp_path):
+    for name in ("01_first", "02_bce_at_scale", "03_third"):
+        nbformat.write(lesson(name), tmp_path / f"{name}.ipynb")
+    nbformat.write(lesson("not a lesson"), tmp_path / "notes.ipynb")
+    order = load_build().reading_order(tmp_path)
+    assert [x.path.stem for x in order] == ["01_first", "03_third", "02_bce_at_scale"]
+    assert [x.appendix for x in order] == [False, False, True]
+
+
+def test_a_notebook_stopped_by_an_error_is_refused_by_name(tmp_path):
+    error = nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="boom")
+    nbformat.write(lesson("01", [error]), tmp_path / "01_broken.ipynb")
+    with pytest.raises(ValueError, match=r"01_broken.ipynb: cell 1 stopped with Zero.*make not"):
+        load_build().reading_order(tmp_path)
+
+
+def test_the_build_replaces_only_an_earlier_build(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("not a book")
+    assert load_build().main(["--out", str(tmp_path)]) == 1
+    assert "is not an earlier build of the book" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").exists()
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
