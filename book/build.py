@@ -8,7 +8,7 @@ staging folder; only the copies are changed, for reading:
 - the Colab badge (an image from the web) becomes a text link, with a download of the
   notebook (the committed file itself) and the lesson's reading time;
 - exercise solutions (nbgrader's `### BEGIN SOLUTION` markers) and the Colab set-up cell
-  go behind a toggle; the checks' stored feedback stays in view;
+  go behind a toggle, outputs and all; the checks' stored feedback stays in view;
 - an explorer (an ipywidgets output with a stored figure) shows its figure and numbers,
   with a note that it moves in a live kernel; progress bars (widgets with no figure) go;
 - each figure gets alt text from the section it belongs to;
@@ -169,9 +169,10 @@ def reading_order(notebook_dir: Path = NOTEBOOKS) -> list[Lesson]:
 
 
 def toggle(cell: nbformat.NotebookNode, what: str) -> None:
-    """Hide a code cell's source behind a "Show <what>" toggle; its outputs stay shown."""
+    """Hide a code cell behind a "Show <what>" toggle, its outputs too (a solution's output
+    would give the answer away)."""
     tags = cell.metadata.setdefault("tags", [])
-    tags.append("hide-input")
+    tags.append("hide-cell")
     cell.metadata.setdefault("mystnb", {}).update(
         code_prompt_show=f"Show {what}", code_prompt_hide=f"Hide {what}"
     )

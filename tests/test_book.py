@@ -219,6 +219,7 @@ def test_a_page_reads_offline(browser, base, site, built, path):  # noqa: F811
     stem = Path(path).stem if path.startswith("notebooks/") else None
     with offline_page(browser, base) as (page, problems):
         open_page(page, f"{base}/{path}")
+        assert page.locator("script[type*='widget']").count() == 0, "no widget without a kernel"
         math = page.evaluate(MATH)
         images = page.evaluate(IMAGES)
         missing_alt = page.evaluate(ALT)
