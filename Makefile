@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check student mutation book
+.PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check wheelhouse student mutation book
 
 help:
 	@echo "make run        execute every notebook with its defaults into runs/latest/"
@@ -21,6 +21,7 @@ help:
 	@echo "make book       the static book (a website) from the committed notebooks into build/book/"
 	@echo "make mutation   mutation testing (mutmut) of the library and runner modules: score per module"
 	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
+	@echo "make wheelhouse the dependencies as wheels for an offline CUDA machine (WHEEL_PYTHON=3.12)"
 
 setup: $(STAMP)
 
@@ -70,6 +71,12 @@ book: $(STAMP)
 
 gpu-check: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/gpu_check.sh
+
+# build/wheelhouse: every declared dependency but torch, torchvision and triton, for
+# tools/gpu_check.sh on a CUDA machine without a package index; WHEEL_PYTHON: its Python
+WHEEL_PYTHON ?=
+wheelhouse: $(STAMP)
+	$(BIN)/python tools/wheelhouse.py $(if $(WHEEL_PYTHON),--python-version $(WHEEL_PYTHON) --platform manylinux2014_x86_64)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
