@@ -191,7 +191,8 @@ def test_no_call_waits_for_the_device(dtype, reduction):
 
 @CUDA
 def test_mean_forward_backward_launches_three_kernels():
-    """The pass, the sum of its partial sums, and the scale that ends at once for 1."""
+    """The pass, the sum of its partial sums, and the scale that ends at once for 1; beside
+    them only the autograd engine's fill of the upstream gradient."""
     from torch.profiler import ProfilerActivity, profile
 
     x = torch.randn(2**22, device="cuda", requires_grad=True)
@@ -202,7 +203,9 @@ def test_mean_forward_backward_launches_three_kernels():
         fused_bce_with_logits(x, y).backward()
         torch.cuda.synchronize()
     kernels = [e.name for e in prof.events() if e.device_type.name == "CUDA"]
-    assert len(kernels) == 3, kernels
+    ours = sorted(k for k in kernels if k.startswith(("_bce_pass", "_finish", "_scale")))
+    assert ours == ["_bce_pass_kernel", "_finish_kernel", "_scale_kernel"], kernels
+    assert len(kernels) <= 4, kernels
 
 
 @CUDA
