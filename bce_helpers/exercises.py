@@ -161,14 +161,15 @@ def _bce_by_hand(fn: Callable) -> str:
     ref = F.binary_cross_entropy(p, y).double()
     value = _call(fn, p, y)
     _one_value(value, p.numel(), "nn.BCELoss's value")
-    # the corrected probability, written with torch.where, treats a soft target as 0 or 1
-    corrected = [torch.where(y == 1, p, 1 - p), torch.where(y == 0, 1 - p, p)]
-    corrected.append(torch.where(y >= 0.5, p, 1 - p))
-    if any(_close(value, -c.log().mean().double()) for c in corrected):
+    # the probability given to what happened, written with torch.where, treats a soft target
+    # as 0 or 1
+    given = [torch.where(y == 1, p, 1 - p), torch.where(y == 0, 1 - p, p)]
+    given.append(torch.where(y >= 0.5, p, 1 - p))
+    if any(_close(value, -g.log().mean().double()) for g in given):
         raise _wrong(
-            f"the targets here are soft ({_listed(y[(y > 0) & (y < 1)])}): the corrected "
-            "probability, torch.where(y == 1, p, 1 - p), is for 0-or-1 labels only; a soft "
-            "target needs both terms, y log p + (1 - y) log(1 - p)"
+            f"the targets here are soft ({_listed(y[(y > 0) & (y < 1)])}): the probability "
+            "given to what happened, torch.where(y == 1, p, 1 - p), is for 0-or-1 labels only; "
+            "a soft target needs both terms, y log p + (1 - y) log(1 - p)"
         )
     _match(
         value,
@@ -241,9 +242,9 @@ def _bce_gradient(fn: Callable) -> str:
             _by_rows(n, len(p)): ref * n / len(p),
             "wrong sign: raising p towards y must lower the loss, so the slope is (p - y) / ...,"
             " negative where p < y": -ref,
-            "that is the gradient with respect to the logit x, (sigmoid(x) - y) / N; with "
+            "that is the gradient with respect to the logit z, (sigmoid(z) - y) / N; with "
             "respect to p, divide also by p (1 - p)": by_logit,
-            "that is the gradient of the sum with respect to the logit x, p - y; with respect "
+            "that is the gradient of the sum with respect to the logit z, p - y; with respect "
             "to p, divide by p (1 - p), and by N for the mean": by_logit * n,
         },
         f"on p = {_listed(p)}, y = {_listed(y)} your slopes differ from autograd's",

@@ -99,11 +99,13 @@ def bce_and_slope(p: torch.Tensor, y: float, w: float) -> tuple[torch.Tensor, to
 
 def draw_loss(y: float, w: float, p: float) -> tuple[Figure, str]:
     """Loss and gradient against p for target y and weight w, the probe p marked."""
+    # the grid holds p = y itself, so the slope reaches its 0 on the curve
     ps = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
+    ps = torch.cat([ps, torch.tensor([y], dtype=torch.float64)]).unique()
     loss, slope = bce_and_slope(ps, y, w)
     at_loss, at_slope = bce_and_slope(torch.tensor([p], dtype=torch.float64), y, w)
     floor = -w * (y * math.log(y) + (1 - y) * math.log(1 - y)) if 0 < y < 1 else 0.0
-    fig, (ax_loss, ax_slope) = plots.figure(ncols=2, width=4.5, height=3.2)
+    fig, (ax_loss, ax_slope) = plots.figure(ncols=2, width=4.5, height=4.2)
     ax_loss.plot(ps, loss, label=f"w = {w:g}, y = {y:g}")
     ax_loss.plot([p], at_loss, "o", color="C3", label=f"p = {p:.2f}")
     ax_loss.set_ylim(0, max(6 * w, at_loss.item() * 1.1))
@@ -111,7 +113,12 @@ def draw_loss(y: float, w: float, p: float) -> tuple[Figure, str]:
     ax_slope.plot([p], at_slope, "o", color="C3")
     ax_slope.axhline(0, color="gray", linewidth=0.8)
     plots.finish(ax_loss, f"Lowest at p = y = {y:.2f}", "predicted probability p", "loss")
-    plots.finish(ax_slope, "The slope is 0 only at p = y", "p", "d loss / d p", yscale="symlog")
+    plots.finish(ax_slope, "The slope is 0 only at p = y", "p", "d loss / d p")
+    ax_slope.set_yscale("asinh", linear_width=1)  # smooth: linear near 0, log far from it
+    low, high = ax_slope.get_ylim()
+    ticks = [0] + [s * 10**k for s in (-1, 1) for k in range(5) if low <= s * 10**k <= high]
+    ax_slope.set_yticks(ticks, [f"{t:g}" for t in ticks])  # 1, 10, 100: plain numbers
+    ax_slope.set_ylim(low, high)
     text = (
         f"target y = {y:.2f}, weight w = {w:.2f}, at p = {p:.2f}: "
         f"loss {at_loss.item():.4f}, d loss / d p = {at_slope.item():.4f}\n"

@@ -45,14 +45,21 @@ def first_all_right_step(push, steps: int = 300) -> int:
     raise AssertionError("never right")
 
 
+def printed(text: str, name: str) -> float:
+    """The number a cmp line `name: value ✓` printed."""
+    found = re.search(re.escape(name) + r": (-?[\d.]+) ✓", text)
+    assert found, f"no line {name!r}"
+    return float(found[1])
+
+
 @pytest.mark.notebook
 def test_01_numbers_against_independent_references(tmp_path):
     text = run_outputs(tmp_path, "01", seed=3, n_points=3)
 
-    # the costliest rows, in order: -log of the corrected probability, computed here
+    # the costliest rows, in order: -log of the probability given to what happened
     rows = [(0.9, 1, 0.9), (0.2, 0, 0.8), (0.6, 0, 0.4), (0.3, 1, 0.3)]
     ranked = sorted(rows, key=lambda r: -math.log(r[2]), reverse=True)
-    lines = [f"p={p:.1f} y={y}: corrected {c:.1f}, cost {-math.log(c):.4f}" for p, y, c in ranked]
+    lines = [f"p={p:.1f} y={y}: given {c:.1f}, cost {-math.log(c):.4f}" for p, y, c in ranked]
     positions = [text.index(line) for line in lines]
     assert positions == sorted(positions) and ranked[0][:2] == (0.3, 1)
     # a confident mistake against the costliest row (issue 24: 3.8 times, not four)
@@ -62,9 +69,10 @@ def test_01_numbers_against_independent_references(tmp_path):
     assert f"0.9 x 0.8 x 0.4 x 0.3 = {0.9 * 0.8 * 0.4 * 0.3:.4f}" in text
     assert f"lowest BCE at p = {3 / 5:.3f}" in text
 
-    # a confident mistake, z = -6, y = 1: BCE's push over the squared error's, in float64
+    # a confident mistake, z = -6, y = 1: BCE's push (minus the gradient) over the squared
+    # error's, in float64
     s = 1 / (1 + math.exp(6))
-    assert f"BCE pushes {s - 1:.4f}, the squared error {(s - 1) * s * (1 - s):.6f}" in text
+    assert f"push on z: BCE {1 - s:.4f}, squared error {(1 - s) * s * (1 - s):.6f}, " in text
     assert f"{1 / (s * (1 - s)):.0f} times weaker" in text
     # the training run, redone here in float64 from the gradient formulas
     bce_step = first_all_right_step(lambda s, y: s - y)
@@ -81,10 +89,11 @@ def test_01_numbers_against_independent_references(tmp_path):
     floor = -(y * y.log() + (1 - y) * (1 - y).log()).mean().item()
     kl = (y * (y / p).log() + (1 - y) * ((1 - y) / (1 - p)).log()).mean().item()
     found = re.search(
-        r"the how-to's Example 1: loss 1\.2200 = lowest possible H\(y\) ([\d.]+) \+ KL ([\d.]+)",
-        text,
+        r"the how-to's Example 1: loss 1\.2200 = H\(y\) ([\d.]+) \+ KL ([\d.]+) ✓", text
     )
     assert found and abs(float(found[1]) - floor) <= 6e-5 and abs(float(found[2]) - kl) <= 6e-5
+    # targets 0.5 and p = 0.5: the lowest possible loss, ln 2, with nothing left to learn
+    assert f"p = 0.5: loss {math.log(2):.4f} = H(y) {math.log(2):.4f} + KL 0.0000 ✓" in text
 
     # CrossEntropyLoss's mean: by the targets' weights with indices, by N with probabilities
     logits = torch.tensor([[0.2, 1.0], [1.5, -0.3], [0.0, 0.4]]).double()
@@ -95,17 +104,25 @@ def test_01_numbers_against_independent_references(tmp_path):
     total = -(probs * weight * logits.log_softmax(dim=1)).sum()
     assert by_probs.item() == pytest.approx(total.item() / 3)
     assert by_probs.item() != pytest.approx(total.item() / weight.sum().item())
-    assert f"class probabilities: {by_probs.item():.4f}" in text
+    assert printed(text, "class probabilities: sum / 3 samples") == pytest.approx(
+        by_probs.item(), abs=2e-6
+    )
     by_index = F.cross_entropy(logits, index, weight=weight)
-    assert f"class indices      : {by_index.item():.4f}" in text
+    assert printed(text, "class indices: sum / sum of their weights") == pytest.approx(
+        by_index.item(), abs=2e-6
+    )
 
     # a weight of shape [N] on [N, N] keeps column 0; [N, 1] keeps row 0
     scores = torch.tensor([[0.9, 0.2, 0.6], [0.3, 0.8, 0.5], [0.7, 0.4, 0.1]])
     labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
     column0 = F.binary_cross_entropy(scores[:, 0], labels[:, 0], reduction="sum") / 9
     row0 = F.binary_cross_entropy(scores[0], labels[0], reduction="sum") / 9
-    assert f"weight [N]   : {column0.item():.4f}" in text
-    assert f"weight [N, 1]: {row0.item():.4f}" in text
+    assert printed(text, "weight [N]    = column 0 only") == pytest.approx(column0.item(), abs=2e-6)
+    assert printed(text, "weight [N, 1] = row 0 only") == pytest.approx(row0.item(), abs=2e-6)
+    # a [N] weight on the [N, 1] output of a one-unit classifier: torch refuses it
+    with pytest.raises(RuntimeError) as refused:
+        F.binary_cross_entropy(scores[:, :1], labels[:, :1], weight=torch.tensor([1.0, 0, 0]))
+    assert f"weight [3] on [3, 1], torch      : {refused.value}" in text
 
     # torch's capped gradient at p = 1e-13, y = 1, beside the true slope -1/p
     p = torch.tensor([1e-13], requires_grad=True)
@@ -114,7 +131,13 @@ def test_01_numbers_against_independent_references(tmp_path):
     true_slope = -1 / p.item()
     row = f"1e-13   1  {loss.item():7.3f}  {p.grad.item():11.3e}  {true_slope:14.3e}"
     assert row in text and "-1.000e+12" in row and "-1.000e+13" in row
-    assert "bce_helpers.losses.bce at the edges: gradient: all 7 values ✓" in text
+    assert "bce_helpers.losses.bce at the edges: loss and gradient: all 8 values ✓" in text
+    # check yourself 4: the worst loss and its gradient, as a learner types them
+    p0 = torch.tensor([0.0], requires_grad=True)
+    worst = torch.nn.BCELoss()(p0, torch.tensor([1.0]))
+    worst.backward()
+    assert worst.item() == 100 and p0.grad.item() == pytest.approx(-1e12, rel=1e-8)
+    assert f"p = 0, y = 1: loss 100, gradient {p0.grad.item():.0f}" in text
     assert "with weight 3 the worst loss per element is 300.0" in text
 
 
