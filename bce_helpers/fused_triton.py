@@ -63,8 +63,8 @@ class Variant(NamedTuple):
 SMALL, LARGE = Variant(1024, 4, 8, 6), Variant(4096, 8, 2, 1)
 VARIANTS = {"small": SMALL, "large": LARGE}
 LARGE_FROM = 2**22 + 1
-# offsets past this are 64-bit (a block's end, or a weight index's product, may pass 2^31)
-INT32_LIMIT = 2**30
+# offsets are 32-bit while every block's end stays below 2^31; past that 64-bit
+INT32_LIMIT = 2**31 - 1
 # under the interpreter a few programs, so each walks several blocks (the loop is tested)
 INTERPRETER_PROGRAMS = 3
 FINISH_BLOCK = 1024
