@@ -50,7 +50,7 @@ test: lint
 		--ignore=tests/fixtures --ignore=tests/artifacts notebooks tests
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook" tests
+	$(BIN)/python -m pytest -m "not notebook and not browser" tests
 
 notebooks: $(STAMP)
 	$(BIN)/python -m bce_helpers refresh

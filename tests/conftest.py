@@ -27,14 +27,15 @@ if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
 def pytest_collection_modifyitems(config, items):
     """The files that take longest first (each stays in one piece, in its own order): with
     `--dist loadfile --no-loadscope-reorder` a worker then never picks up a long file near
-    the end while the others have finished. A test that runs a notebook is counted as 10,
-    a notebook cell under nbval as 1, any other test as 0.1."""
+    the end while the others have finished. A test that runs a notebook or drives a
+    browser is counted as 10, a notebook cell under nbval as 1, any other test as 0.1."""
     cost: Counter = Counter()
     for item in items:
         if item.path.suffix == ".ipynb":
             cost[item.path] += 1
         else:
-            cost[item.path] += 10 if item.get_closest_marker("notebook") else 0.1
+            slow = item.get_closest_marker("notebook") or item.get_closest_marker("browser")
+            cost[item.path] += 10 if slow else 0.1
     items.sort(key=lambda item: -cost[item.path])
 
 

@@ -22,10 +22,10 @@ def test_each_worker_and_its_kernels_get_their_share_of_the_cores():
     assert torch.get_num_threads() == share
 
 
-def fake_item(path: str, notebook: bool = False) -> SimpleNamespace:
+def fake_item(path: str, notebook: bool = False, browser: bool = False) -> SimpleNamespace:
+    marks = {name for name, on in (("notebook", notebook), ("browser", browser)) if on}
     return SimpleNamespace(
-        path=Path(path),
-        get_closest_marker=lambda name: object() if notebook and name == "notebook" else None,
+        path=Path(path), get_closest_marker=lambda name: object() if name in marks else None
     )
 
 
@@ -34,9 +34,10 @@ def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
     notebook_runs = [fake_item("tests/test_b.py", notebook=True) for _ in range(2)]  # 20
     cells = [fake_item("notebooks/07.ipynb") for _ in range(12)]  # 12
     one_run = [fake_item("tests/test_c.py"), fake_item("tests/test_c.py", notebook=True)]  # 10.1
-    items = units + notebook_runs + cells + one_run
+    one_page = [fake_item("tests/test_d.py", browser=True)]  # 10
+    items = units + one_page + notebook_runs + cells + one_run
     pytest_collection_modifyitems(None, items)
-    assert items == notebook_runs + cells + one_run + units
+    assert items == notebook_runs + cells + one_run + one_page + units
 
 
 def test_threads_per_process_shares_the_cores_and_never_gives_none():
