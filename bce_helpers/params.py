@@ -153,6 +153,26 @@ SPECS: dict[str, dict[str, Any]] = {
         "batch_size": Number(low=1, high=1_000_000),
         "lr": Number(real=True, low=0, low_open=True, high=10),
     },
+    "07_multi_label": {
+        "n_images": Number(low=100, high=100_000),
+        "image_size": Number(low=12, high=64),
+        "epochs": Number(low=1, high=1000),
+        "batch_size": Number(low=1, high=100_000),
+        "lr": Number(real=True, low=0, low_open=True, high=1),
+        "smoothing": Number(real=True, low=0, high=0.5),
+    },
+    "08_thresholds_calibration": {
+        "malignant_kept": Number(real=True, low=0, low_open=True, high=1),
+        "target_recall": Number(real=True, low=0, low_open=True, high=1),
+        "focal_alpha": Number(real=True, low=0, high=1),
+        "focal_gamma": Number(real=True, low=0, high=10),
+        "n_bins": Number(low=2, high=50),
+        "pos_weight": Number(real=True, low=0, low_open=True, high=1000),
+        "positive_fraction": Number(real=True, low=0, low_open=True, high=0.5),
+        "n_blobs": Number(low=100, high=1_000_000),
+        "steps": Number(low=1, high=100_000),
+        "lr": Number(real=True, low=0, low_open=True, high=10),
+    },
     "09_bce_at_scale": {
         "max_log2_size": Number(low=10, high=28),
         "dtype": Choice(("float32", "bfloat16", "float16")),
@@ -210,6 +230,37 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             "epochs * n_samples, the points passed through the model (each epoch trains on "
             "one half and evaluates the other), must be at most 20,000,000: 100 epochs of "
             "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
+        ),
+    ),
+    "07_multi_label": (
+        Together(
+            ("epochs", "n_images", "batch_size"),
+            lambda p: p["epochs"] * math.ceil(p["n_images"] / p["batch_size"]) <= 20_000,
+            "epochs * ceil(n_images / batch_size), the optimizer steps per model, must be at "
+            "most 20,000: the notebook trains three models, and a step takes a few "
+            "milliseconds on a 2-core CPU, so more would run for many minutes",
+        ),
+        Together(
+            ("epochs", "n_images", "image_size"),
+            lambda p: p["epochs"] * p["n_images"] * p["image_size"] ** 2 <= 500_000_000,
+            "epochs * n_images * image_size**2, the pixels each model reads, must be at most "
+            "500,000,000 (the defaults read 4.6 million): three models train on a 2-core "
+            "CPU, so more would run for many minutes",
+        ),
+    ),
+    "08_thresholds_calibration": (
+        Together(
+            ("malignant_kept",),
+            lambda p: round(212 * p["malignant_kept"]) >= 40,
+            "round(212 * malignant_kept), the malignant cases kept of the data set's 212, must "
+            "be at least 40, so that validation and test (a quarter each) hold about 10 each: "
+            "a threshold for a target recall needs some positives to count",
+        ),
+        Together(
+            ("n_blobs", "positive_fraction"),
+            lambda p: round(p["n_blobs"] * p["positive_fraction"]) >= 10,
+            "the blobs would hold fewer than 10 positives (round(n_blobs * "
+            "positive_fraction)); a logistic regression and its decisions need at least 10",
         ),
     ),
     "09_bce_at_scale": (

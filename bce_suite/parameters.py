@@ -21,6 +21,8 @@ QUICK_PARAMS: dict[str, dict[str, Any]] = {
     "04_pos_weight": {"n_samples": 1000, "steps": 150},
     "05_mlp_training": {"n_samples": 2000, "epochs": 1},
     "06_circles": {"epochs": 30, "lr": 0.01},
+    "07_multi_label": {"n_images": 300, "epochs": 3},
+    "08_thresholds_calibration": {"n_blobs": 2000, "steps": 100},
     "09_bce_at_scale": {"max_log2_size": 14, "repeats": 2},
 }
 # Set by the runner for every run, never by the user.

@@ -143,8 +143,43 @@ def check_04_explorer(page) -> None:
     assert explorer.wait_for_figure_change(before) != before
 
 
+def confusion_numbers(text: str) -> dict[str, float]:
+    """Threshold, counts, precision and recall from the 08 explorer's readout."""
+    found = re.search(
+        r"threshold t = ([\d.]+).*true positives (\d+), false positives (\d+), false negatives "
+        r"(\d+), true negatives (\d+).*precision ([\d.]+), recall ([\d.]+)",
+        text,
+        re.DOTALL,
+    )
+    assert found, text
+    keys = ("t", "tp", "fp", "fn", "tn", "precision", "recall")
+    return dict(zip(keys, map(float, found.groups()), strict=True))
+
+
+def check_08_explorer(page) -> None:
+    """08's threshold explorer: from 0.5 down to 0.2 the flagged only grow; precision and
+    recall are recomputed from the counts shown."""
+    explorer = ExplorerPage(page, "08")
+    start = confusion_numbers(explorer.wait_for_text("threshold t = 0.50"))
+    before = explorer.figure()
+    explorer.type_value("threshold", "0.2")
+    moved = confusion_numbers(explorer.wait_for_text("threshold t = 0.20"))
+    for n in (start, moved):
+        assert n["precision"] == pytest.approx(n["tp"] / max(n["tp"] + n["fp"], 1), abs=6e-4)
+        assert n["recall"] == pytest.approx(n["tp"] / (n["tp"] + n["fn"]), abs=6e-4)
+    # the same tumours: as many positives and as many in all; a lower t flags more
+    assert start["tp"] + start["fn"] == moved["tp"] + moved["fn"]
+    assert sum(start[k] for k in ("tp", "fp", "fn", "tn")) == sum(
+        moved[k] for k in ("tp", "fp", "fn", "tn")
+    )
+    assert moved["tp"] + moved["fp"] >= start["tp"] + start["fp"]
+    assert moved["recall"] >= start["recall"]
+    assert explorer.wait_for_figure_change(before) != before
+
+
 EXPLORER_CHECKS = {
     "01_bce_loss.ipynb": check_01_explorer,
     "03_bce_with_logits.ipynb": check_03_explorer,
     "04_pos_weight.ipynb": check_04_explorer,
+    "08_thresholds_calibration.ipynb": check_08_explorer,
 }

@@ -58,6 +58,8 @@ CAPS: dict[str, dict[str, float]] = {
         "log_every": 4,
     },
     "06_circles": {"n_samples": 400, "epochs": 40},
+    "07_multi_label": {"n_images": 300, "image_size": 16, "epochs": 3, "batch_size": 300},
+    "08_thresholds_calibration": {"n_blobs": 3_000, "steps": 300},
     "09_bce_at_scale": {"max_log2_size": 16, "repeats": 3},
 }
 # The "long" regime: sizes of the data stay within SMALL_FACTOR of their lowest value, and
@@ -66,8 +68,13 @@ LONG_CAPS: dict[str, dict[str, float]] = {
     "04_pos_weight": {"steps": 3_000},
     "05_mlp_training": {"epochs": 100},
     "06_circles": {"epochs": 1_000},
+    "07_multi_label": {"epochs": 30},
+    "08_thresholds_calibration": {"steps": 3_000},
 }
-DATA_SIZES = ("n_samples", "image_size", "rows", "cols", "n_points", "max_log2_size")
+DATA_SIZES = (
+    *("n_samples", "image_size", "rows", "cols", "n_points", "max_log2_size"),
+    *("n_images", "n_blobs"),  # notebooks 07 and 08
+)
 SMALL_FACTOR = 4
 REGIMES = ("plain", "long", "edge")
 FIXED = {"device": "auto", "results_path": None}  # the test sets results_path itself

@@ -26,6 +26,8 @@ NOTEBOOKS = [
     "04_pos_weight",
     "05_mlp_training",
     "06_circles",
+    "07_multi_label",
+    "08_thresholds_calibration",
     "09_bce_at_scale",
 ]
 
@@ -122,6 +124,10 @@ BAD = [
     ("05", {"epochs": 0}, "parameter epochs=0 is not allowed: expected an integer >= 1"),
     ("05", {"dataset": "mnist"}, "parameter dataset='mnist' is not allowed: expected one of"),
     ("06", {"framework": "jax"}, "parameter framework='jax' is not allowed: expected one of"),
+    ("07", {"smoothing": 0.6}, "parameter smoothing=0.6 is not allowed: expected a number"),
+    ("07", {"epochs": 21, "n_images": 1000, "batch_size": 1}, "are not allowed together"),
+    ("08", {"malignant_kept": 0.1}, "parameters malignant_kept=0.1 are not allowed together"),
+    ("08", {"n_bins": 1}, "parameter n_bins=1 is not allowed: expected an integer >= 2"),
     ("09", {"dtype": "float64"}, "parameter dtype='float64' is not allowed: expected one of"),
     ("09", {"max_log2_size": 40}, "parameter max_log2_size=40 is not allowed"),
 ]

@@ -290,6 +290,56 @@ COMMON = dict(seed=0, device="cpu", results_path=None)
             dict(epochs=21),
             "epochs=21, n_samples=1000000",
         ),
+        # 07: epochs * ceil(n_images / batch_size) <= 20,000 optimizer steps
+        (
+            "07_multi_label",
+            dict(n_images=1_000, image_size=16, epochs=20, batch_size=1, lr=0.01, smoothing=0),
+            dict(epochs=21),
+            "epochs=21, n_images=1000, batch_size=1",
+        ),
+        # 07: epochs * n_images * image_size**2 <= 5e8 pixels; 34 * 1e5 * 144 = 4.9e8
+        (
+            "07_multi_label",
+            dict(n_images=10**5, image_size=12, epochs=34, batch_size=10**5, lr=0.01, smoothing=0),
+            dict(epochs=35),
+            "epochs=35, n_images=100000, image_size=12",
+        ),
+        # 08: round(212 * 0.19) = 40 malignant kept, round(212 * 0.18) = 38
+        (
+            "08_thresholds_calibration",
+            dict(
+                malignant_kept=0.19,
+                target_recall=0.9,
+                focal_alpha=0.25,
+                focal_gamma=2,
+                n_bins=10,
+                pos_weight=4,
+                positive_fraction=0.1,
+                n_blobs=100,
+                steps=10,
+                lr=0.05,
+            ),
+            dict(malignant_kept=0.18),
+            "malignant_kept=0.18",
+        ),
+        # 08: round(100 * 0.1) = 10 positive blobs, round(100 * 0.09) = 9
+        (
+            "08_thresholds_calibration",
+            dict(
+                malignant_kept=0.4,
+                target_recall=0.9,
+                focal_alpha=0.25,
+                focal_gamma=2,
+                n_bins=10,
+                pos_weight=4,
+                positive_fraction=0.1,
+                n_blobs=100,
+                steps=10,
+                lr=0.05,
+            ),
+            dict(positive_fraction=0.09),
+            "n_blobs=100, positive_fraction=0.09",
+        ),
         # repeats * 2**max_log2_size <= 2**28: at 2**24, up to 16 repeats
         (
             "09_bce_at_scale",

@@ -30,6 +30,8 @@ SMALL = {
     "04_pos_weight": {"n_samples": 100, "steps": 2},
     "05_mlp_training": {"n_samples": 640, "epochs": 1},
     "06_circles": {"n_samples": 100, "epochs": 1},
+    "07_multi_label": {"n_images": 100, "epochs": 1},
+    "08_thresholds_calibration": {"n_blobs": 500, "steps": 10},
 }
 
 
