@@ -1,4 +1,5 @@
-"""The Keras BCE guide's MLP run, as the guide wrote it, against notebook 05 itself, executed.
+"""The MLP run of a popular guide to BCE loss in deep-learning models, as the guide wrote it,
+against notebook 05 itself, executed.
 
 Both train the guide's MLP (2352 -> 64 -> 32 -> 1, Adam lr 1e-4, batch 64, 3 epochs,
 15,000 FakeData images of 3x28x28) from torch.manual_seed(42):

@@ -150,7 +150,7 @@ def test_shuffled_batches_match_a_shuffling_dataloader(workers):
 
 
 def guide_loop(loader, epochs, lr, in_features):
-    """The Keras BCE guide's loop as it wrote it, minus its prints: every batch's loss."""
+    """The loop of notebook 05's guide as it wrote it, minus its prints: every batch's loss."""
     mlp = MLP(in_features=in_features)
     loss_function = nn.BCELoss()
     optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
