@@ -155,7 +155,7 @@ def train_test_images(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Notebook 05's data: training and test images on `device`, float targets [N, 1].
 
-    kind "fakedata": the seed's FakeData images 0..n_train-1 (2 classes), and the n_test
+    kind "fakedata": the guide's FakeData images 0..n_train-1 (2 classes), and the n_test
     that follow them as the test set; kind "learnable": `learnable_images` from `seed`,
     the first n_train for training and the rest for testing.
     """

@@ -18,9 +18,9 @@ class ConstantLogit(nn.Module):
 
 
 class MLP(nn.Module):
-    """Seed 002's multilayer perceptron: Flatten, 2352 -> 64 -> 32 -> 1, ReLU between.
+    """The guide's multilayer perceptron (05): Flatten, 2352 -> 64 -> 32 -> 1, ReLU between.
 
-    With sigmoid=True (the seed's) it ends in a Sigmoid and outputs probabilities for
+    With sigmoid=True (the guide's) it ends in a Sigmoid and outputs probabilities for
     BCELoss; with sigmoid=False it outputs logits for BCEWithLogitsLoss.
     """
 

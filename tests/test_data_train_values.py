@@ -238,7 +238,7 @@ def test_circles_default_is_the_seeds_make_circles_call():
     from sklearn.datasets import make_circles
 
     x, y = circles()
-    # notebook 06 reproduces seed 002: make_circles(n_samples=1000, noise=0.1, random_state=1)
+    # notebook 06 reproduces the guide's make_circles(n_samples=1000, noise=0.1, random_state=1)
     ref_x, ref_y = make_circles(n_samples=1000, noise=0.1, random_state=1)
     assert x.dtype == torch.float32 and y.dtype == torch.float32 and y.shape == (1000, 1)
     assert torch.equal(x, torch.as_tensor(ref_x, dtype=torch.float32))

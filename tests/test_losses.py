@@ -160,11 +160,11 @@ def test_mean_with_weight_divides_by_numel_not_weight_sum():
 
 def test_seed_numbers():
     """Known numbers from the seed guides."""
-    # seed 001, Example 1: its printed tensors give its printed loss 1.2200
+    # the BCELoss how-to's Example 1: its printed tensors give its printed loss 1.2200
     p = torch.tensor([0.3440, 0.7944, 0.8919, 0.3551, 0.9817, 0.8871])
     y = torch.tensor([0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129])
     assert round(bce(p, y).item(), 4) == 1.2200
-    # seed 000, Example 4: softplus(-1.5) = log(1 + e^-1.5) = 0.2014
+    # the PyTorch BCE guide's Example 4: softplus(-1.5) = log(1 + e^-1.5) = 0.2014
     out = bce_with_logits(torch.full([10, 64], 1.5), torch.ones(10, 64), pos_weight=torch.ones(64))
     assert out.item() == pytest.approx(math.log1p(math.exp(-1.5)), abs=1e-7)
 
