@@ -125,3 +125,23 @@ def test_03_autocast_cell_words_what_this_device_does():
     assert "Sigmoid + BCELoss: runs without a word and returns 100.0000" in printed
     exact = 10 + math.log1p(math.exp(-10))
     assert f"BCEWithLogitsLoss: {exact:.4f}, computed in torch.float32" in printed
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("seed", [1, 38])
+def test_04_ten_positives_and_long_training_run_to_the_end(run_notebook, tmp_path, seed):
+    """Accepted sets that stopped on `precisions[-1] < precisions[0]` (issue 24, item 2)."""
+    r = run_notebook(
+        "04", n_samples=100, positive_fraction=0.1, steps=3000, seed=seed, device="cpu"
+    )
+    # the constant model's optimum holds on any data: log(w p / (1 - p)) with w = 3, p = 0.1
+    assert r["optimal_logit_theory"] == pytest.approx(math.log(3 * 0.1 / 0.9), abs=1e-6)
+    assert r["optimal_logit_measured"] == pytest.approx(r["optimal_logit_theory"], abs=1e-3)
+    printed = _outputs(tmp_path / "04_pos_weight.ipynb")
+    assert "only 10 positives in the test set: too few to check the shift here" in printed
+    table = printed.split("    w   precision     recall\n", 1)[1].splitlines()[:8]
+    precisions = [row.split()[1] for row in table]
+    assert "0.000" not in precisions, "no predicted positive is an undefined precision, not 0"
+    if seed == 1:  # the w = 0.25 model predicts no positive on this test set
+        assert precisions[0] == "undefined"
+        assert "precision is undefined at an end of the range" in printed
