@@ -145,3 +145,25 @@ def test_04_ten_positives_and_long_training_run_to_the_end(run_notebook, tmp_pat
     if seed == 1:  # the w = 0.25 model predicts no positive on this test set
         assert precisions[0] == "undefined"
         assert "precision is undefined at an end of the range" in printed
+
+
+def sigmoid_path_gap(x: torch.Tensor, target: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """|Sigmoid + BCELoss (float32) - the exact loss (float64)| and the exact loss."""
+    y = torch.full_like(x, target)
+    exact = torch.nn.functional.binary_cross_entropy_with_logits(
+        x.double(), y.double(), reduction="none"
+    )
+    via_sigmoid = torch.nn.functional.binary_cross_entropy(torch.sigmoid(x), y, reduction="none")
+    return (via_sigmoid.double() - exact).abs(), exact
+
+
+def test_03_sigmoid_path_agrees_within_the_bound_the_notebook_states():
+    """03 compares Sigmoid + BCELoss with BCEWithLogitsLoss within 1e-6 + 2^-23 e^x plus
+    1e-6 relative: a flat 1e-6 fails for y = 0 from about x = 4.1 on, which randn can draw."""
+    x = torch.linspace(-16, 16, 64_001)
+    for target in (0.0, 1.0):
+        gap, exact = sigmoid_path_gap(x, target)
+        assert (gap <= 1e-6 + 2**-23 * x.double().clamp(min=0).exp() + 1e-6 * exact).all()
+    gap, exact = sigmoid_path_gap(x, 0.0)
+    too_far = gap > 1e-6 + 1e-6 * exact
+    assert too_far.any() and x[too_far].min().item() == pytest.approx(4.1, abs=0.1)
