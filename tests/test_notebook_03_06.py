@@ -101,8 +101,8 @@ def test_03_figure_title_names_the_threshold_not_a_grid_point(run_notebook, tmp_
     # the grid's first saturated point is 17.0 here; the title names 24 ln 2 = 16.64
     run_notebook("03", z_max=50.0, n_points=101)
     printed = _outputs(tmp_path / "03_bce_with_logits.ipynb")
-    assert f"'...and its gradient is 0 from z = {24 * math.log(2):.2f} on'" in printed
-    assert "from z = 17" not in printed
+    assert f"From z = {24 * math.log(2):.2f} on, as the titles say" in printed
+    assert "From z = 17" not in printed, "the sentence names the threshold, not a grid point"
 
 
 def test_03_autocast_cell_words_what_this_device_does():
@@ -122,9 +122,35 @@ def test_03_autocast_cell_words_what_this_device_does():
         )
     assert logit.dtype == torch.bfloat16 and via_sigmoid.item() == 100.0
     assert f"on the CPU, autocast computes the logit in {logit.dtype}" in printed
-    assert "Sigmoid + BCELoss: runs without a word and returns 100.0000" in printed
+    assert via_sigmoid.dtype == torch.float32, "CPU autocast runs binary_cross_entropy in float32"
+    said = f"Sigmoid + BCELoss: runs without a word, in {via_sigmoid.dtype}, and returns 100.0000"
+    assert said in printed
+    assert f"(sigmoid(10) rounded to 1 in {torch.sigmoid(logit).dtype})" in printed
     exact = 10 + math.log1p(math.exp(-10))
     assert f"BCEWithLogitsLoss: {exact:.4f}, computed in torch.float32" in printed
+
+
+def test_03_bfloat16_rounds_small_logit_losses_to_zero():
+    """The committed table: at z = -6, -8 (y = 0) bfloat16 BCEWithLogitsLoss gives 0, float32
+    the float64 loss to 1e-6."""
+    from bce_helpers.runner import find_notebook
+
+    nb = nbformat.read(find_notebook("03"), as_version=4)
+    cell = next(c for c in nb.cells if "z_small" in c.source)
+    printed = "".join(o.get("text", "") for o in cell.outputs)
+    for z in (-6.0, -8.0):
+        exact = math.log1p(math.exp(z))
+        got = []
+        for dtype in (torch.bfloat16, torch.float16, torch.float32):
+            logits = torch.tensor([z], dtype=dtype)
+            got.append(
+                torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, torch.zeros_like(logits)
+                ).item()
+            )
+        assert got[0] == 0.0 and got[2] == pytest.approx(exact, abs=1e-6)
+        assert f"{z:9g}  " + "  ".join(f"{v:9.2g}" for v in (exact, *got)) in printed
+    assert f"{math.log1p(math.exp(-6.0)):.2g}" == "0.0025"
 
 
 @pytest.mark.notebook
