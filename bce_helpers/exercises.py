@@ -83,6 +83,15 @@ def _number(answer: object) -> float:
         raise _wrong(f"expected one number, got {type(answer).__name__} {answer!r}") from None
 
 
+def _typed_match(value: float, ref: float, digits: int = 3) -> bool:
+    """True if `value` agrees with `ref` to `digits` significant digits, as a learner types
+    it: 0.693 for ln 2 = 0.693147 passes, 0.694 does not."""
+    if ref == 0:
+        return value == 0
+    unit = 10 ** (math.floor(math.log10(abs(ref))) - digits + 1)
+    return abs(value - ref) <= unit / 2 * (1 + 1e-9)
+
+
 def _close(value: torch.Tensor | float, ref: torch.Tensor | float, atol: float = _ATOL) -> bool:
     value_t = torch.as_tensor(value, dtype=torch.float64)
     ref_t = torch.as_tensor(ref, dtype=torch.float64)
@@ -312,32 +321,32 @@ def _masked_mean(fn: Callable) -> str:
 
 
 def _stable_logits(fn: Callable) -> str:
-    x = torch.tensor([0.3, -1.2, 2.0, 0.7])
+    z = torch.tensor([0.3, -1.2, 2.0, 0.7])
     y = torch.tensor([1.0, 0.0, 0.0, 1.0])
-    ref = F.binary_cross_entropy_with_logits(x, y).double()
-    value = _call(fn, x, y)
-    _one_value(value, x.numel(), "BCEWithLogitsLoss's value")
+    ref = F.binary_cross_entropy_with_logits(z, y).double()
+    value = _call(fn, z, y)
+    _one_value(value, z.numel(), "BCEWithLogitsLoss's value")
     _match(
         value,
         ref,
-        {SUM_NOT_MEAN: ref * x.numel(), WRONG_SIGN: -ref},
-        f"on x = {x.tolist()}, y = {y.tolist()} your loss differs from BCEWithLogitsLoss's",
+        {SUM_NOT_MEAN: ref * z.numel(), WRONG_SIGN: -ref},
+        f"on z = {z.tolist()}, y = {y.tolist()} your loss differs from BCEWithLogitsLoss's",
     )
-    for xi, yi in ((1000.0, 0.0), (-1000.0, 1.0), (1000.0, 1.0), (-1000.0, 0.0)):
-        xt, yt = torch.tensor([xi]), torch.tensor([yi])
-        exact = F.binary_cross_entropy_with_logits(xt, yt).double()
-        got = _call(fn, xt, yt).flatten()
-        where = f"at x = {xi:g}, y = {yi:g}"
+    for zi, yi in ((1000.0, 0.0), (-1000.0, 1.0), (1000.0, 1.0), (-1000.0, 0.0)):
+        zt, yt = torch.tensor([zi]), torch.tensor([yi])
+        exact = F.binary_cross_entropy_with_logits(zt, yt).double()
+        got = _call(fn, zt, yt).flatten()
+        where = f"at z = {zi:g}, y = {yi:g}"
         if torch.isinf(got).any():
-            why = "exp(-x) overflows for negative x: use |x|" if xi < 0 else "log 0 = -inf"
+            why = "exp(-z) overflows for negative z: use |z|" if zi < 0 else "log 0 = -inf"
             raise _wrong(
                 f"{where} your value is inf ({why}); the stable form "
-                "min(x, 0) - log1p(exp(-|x|)) never takes the exp of a positive number"
+                "min(z, 0) - log1p(exp(-|z|)) never takes the exp of a positive number"
             )
         if torch.isnan(got).any():
             raise _wrong(
                 f"{where} your value is nan (0 * log 0, or inf - inf): compute from the logit, "
-                "(1 - y) x - log sigmoid(x) with log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))"
+                "(1 - y) z - log sigmoid(z) with log sigmoid(z) = min(z, 0) - log1p(exp(-|z|))"
             )
         _match(
             got,
@@ -350,7 +359,7 @@ def _stable_logits(fn: Callable) -> str:
             },
             f"{where} your loss differs from BCEWithLogitsLoss's",
         )
-    return "It matches BCEWithLogitsLoss, at x = +-1000 too."
+    return "It matches BCEWithLogitsLoss, at z = +-1000 too."
 
 
 def _float16_saturation(answer: object) -> str:
@@ -384,10 +393,49 @@ def _float16_saturation(answer: object) -> str:
 # ------------------------------------------------------------------------------ notebook 04
 
 
+def _call_p_w(fn: Callable, p: float, w: float, ref: float, what: str) -> torch.Tensor:
+    """The learner's fn(p, w). The arguments swapped, an error or a nan become feedback in
+    the lesson's terms, never an exception's own text."""
+    raised = None
+    try:
+        value = _call(fn, p, w)
+    except _Stop as stop:
+        if not stop.feedback.message.startswith("your function raised "):
+            raise
+        raised = stop.feedback.message.removeprefix("your function raised ").split(":")[0]
+        value = None
+    if value is not None and _close(value.flatten()[:1], torch.tensor([ref])):
+        return value
+    try:  # the other order, (w, p)?
+        swapped = _close(_call(fn, w, p).flatten()[:1], torch.tensor([ref]))
+    except _Stop:
+        swapped = False
+    if swapped:
+        raise _wrong(
+            f"your function takes (w, p): the check calls it as {what}(p, w), the share of "
+            "positives first, then pos_weight, in both exercises of this notebook"
+        )
+    domain = raised in ("ValueError", "ZeroDivisionError") or (
+        value is not None and bool(torch.isnan(value).any())
+    )
+    if domain:
+        raise _wrong(
+            f"for p = {p:g}, w = {w:g} your function takes the log of 0 or of a negative number "
+            f"(or divides by 0), so it has no value; for p in (0, 1) and w > 0, w p and 1 - p "
+            f"are positive: check the formula, and that {what} takes its arguments as (p, w)"
+        )
+    if raised:
+        raise _wrong(
+            f"for p = {p:g}, w = {w:g} your function stopped with a {raised} instead of "
+            f"returning a number: {what}(p, w) is called with two floats and returns one float"
+        )
+    return value
+
+
 def _optimal_logit(fn: Callable) -> str:
-    for w, p in ((3.0, 0.2), (0.5, 0.1), (8.0, 0.4), (1.0, 0.3)):
+    for p, w in ((0.2, 3.0), (0.1, 0.5), (0.4, 8.0), (0.3, 1.0)):
         ref = math.log(w * p / (1 - p))
-        value = _call(fn, w, p)
+        value = _call_p_w(fn, p, w, ref, "optimal_logit")
         _one_value(value, 1, "the optimal logit")
         _match(
             value.flatten()[0],
@@ -402,9 +450,9 @@ def _optimal_logit(fn: Callable) -> str:
                 ),
                 "you used log10: the logit is a natural log": math.log10(w * p / (1 - p)),
             },
-            f"for w = {w:g}, p = {p:g} your logit differs from the optimum",
+            f"for p = {p:g}, w = {w:g} your logit differs from the optimum",
         )
-    return "The optimum is b* = log(w p / (1 - p)), for every w and p tried."
+    return "The optimum is b* = log(w p / (1 - p)), for every p and w tried."
 
 
 def weighted_chance_loss(p: float, w: float = 1.0) -> float:
@@ -422,7 +470,7 @@ def _entropy(p: float) -> float:
 def _weighted_chance(fn: Callable) -> str:
     for p, w in ((0.2, 3.0), (0.1, 9.0), (0.3, 0.5), (0.5, 1.0)):
         ref = weighted_chance_loss(p, w)
-        value = _call(fn, p, w)
+        value = _call_p_w(fn, p, w, ref, "chance_loss")
         _one_value(value, 1, "the chance loss")
         _match(
             value.flatten()[0],
@@ -468,8 +516,15 @@ def _chance_loss(fn: Callable) -> str:
     return "H(p) = -[p log p + (1 - p) log(1 - p)], for every share tried."
 
 
+def _count(answer: object) -> float:
+    """A typed count as a float64: 152.705 stays 152.705 (through float32 it would not)."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return float(answer)
+    return _number(answer)
+
+
 def _mlp_parameters(answer: object) -> str:
-    n = _number(answer)
+    n = _count(answer)
     sizes = [(2352, 64), (64, 32), (32, 1)]
     ref = sum(i * o + o for i, o in sizes)
     mistakes = {
@@ -477,12 +532,15 @@ def _mlp_parameters(answer: object) -> str:
         sum(i * o + o for i, o in [(784, 64), (64, 32), (32, 1)]): "you counted one colour "
         "channel: the input is 3 x 28 x 28 = 2352 numbers",
         2352 * 64 + 64: "you counted only the first layer",
-        ref / 1000: "give the count itself, not in thousands",
     }
     if n == ref:
         return f"{ref:,} weights and biases."
     if n in mistakes:
         raise _wrong(mistakes[n])
+    if abs(n - ref / 1000) <= 0.5:  # 152.705, 152.7 or 153: thousands, to 3 digits or more
+        raise _wrong(f"give the count itself, not in thousands: {n:g} thousand is not exact")
+    if abs(n - ref) <= 500:  # 152,700 or 153,000: the count, rounded
+        raise _wrong(f"{n:,.0f} is close: count every weight and bias exactly")
     raise _wrong(f"your count is {n:,.0f}: count weights and biases of all three Linear layers")
 
 
@@ -505,9 +563,10 @@ def _keras_clip(fn: Callable) -> str:
             {
                 f"at {edge} your loss is 100, torch's clamp of the log: Keras clips p to "
                 "[1e-7, 1 - 1e-7] first": plain,
-                f"at {edge} your loss is 16.1181, -log(1e-7): in float32 1 - 1e-7 rounds to "
-                "1 - 2^-23, so Keras's clip of the probability gives 23 ln 2 = 15.9424 there; "
-                "clip p in float32, not the loss": loss_capped,
+                f"at {edge} your loss is 16.1181, -log(1e-7): that is the clip made in "
+                "float64 (or a cap on the loss, which gives the same values). Keras clips the "
+                "float32 probability, and in float32 1 - 1e-7 rounds to 1 - 2^-23, so its loss "
+                "there is 23 ln 2 = 15.9424: clip p in float32": loss_capped,
                 WRONG_SIGN: -ref,
             },
             f"for y = {target:g} your losses differ from Keras's",
@@ -519,19 +578,190 @@ def _guess_loss(answer: object) -> str:
     value = _number(answer)
     ref = math.log(2)
     mistakes = {
-        100 * ref: "a loss is not a percentage (the seed read its curve as 70%): give it in nats",
+        100 * ref: "a loss is not a percentage (the guide read its curve as 70%): give it in nats",
         1.0: "that is in bits (log2 of 2): torch's BCE uses the natural log",
         0.5: "0.5 is the predicted probability (and a guess's accuracy), not its loss",
         0.0: "a guess is not free: the loss is -log of the probability given to the truth",
         math.log10(2): "you used log10: BCE uses the natural log",
         -ref: WRONG_SIGN,
     }
-    if abs(value - ref) < _ATOL:
+    if _typed_match(value, ref):
         return f"-log 0.5 = ln 2 = {ref:.4f} nats, whatever the label."
     for mistaken, message in mistakes.items():
-        if abs(value - mistaken) < _ATOL * max(1.0, abs(mistaken)):
+        if _typed_match(value, mistaken):
             raise _wrong(message)
-    raise _wrong(f"your value is {value:.4g}: the loss of p = 0.5 is -log 0.5 for either label")
+    raise _wrong(
+        f"your value is {value:.4g}, and ln 2 = {ref:.4f}: the loss of p = 0.5 is -log 0.5 "
+        "for either label (3 significant digits are enough)"
+    )
+
+
+# ------------------------------------------------------------------------------ notebook 07
+
+
+def _f1_of(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
+    """F1 from counts, 0 where there is nothing to count (scikit-learn's zero_division=0)."""
+    bottom = 2 * tp + fp + fn
+    return torch.where(bottom > 0, 2 * tp / bottom.clamp(min=1), torch.zeros_like(tp))
+
+
+def _macro_micro_f1(fn: Callable) -> str:
+    tp = torch.tensor([30.0, 5.0, 0.0, 2.0])
+    fp = torch.tensor([10.0, 1.0, 0.0, 6.0])
+    fn_ = torch.tensor([5.0, 15.0, 0.0, 8.0])
+    per_label = _f1_of(tp, fp, fn_).double()
+    macro = per_label.mean()
+    micro = _f1_of(tp.sum(), fp.sum(), fn_.sum()).double()
+    value = _call(fn, tp, fp, fn_).flatten()
+    if value.numel() != 2:
+        raise _wrong(
+            f"your function returns {value.numel()} values: return the pair (macro F1, micro F1)"
+        )
+    if torch.isnan(value[0]):
+        raise _wrong(
+            "your macro F1 is nan: the third label has no true positive, false positive or "
+            "false negative, so its 2 TP / (2 TP + FP + FN) is 0 / 0; count it as 0"
+        )
+    precision = tp / (tp + fp).clamp(min=1)
+    recall = tp / (tp + fn_).clamp(min=1)
+    p_mean, r_mean = precision.mean(), recall.mean()
+    _match(
+        value,
+        torch.stack([macro, micro]),
+        {
+            "the two are swapped: return (macro F1, micro F1)": torch.stack([micro, macro]),
+            "your macro F1 leaves out the label with nothing to count: macro averages over all "
+            "C labels, that one with F1 = 0": torch.stack([per_label[[0, 1, 3]].mean(), micro]),
+            "your macro F1 is the F1 of the mean precision and mean recall: macro F1 is the "
+            "mean of the per-label F1 values": torch.stack(
+                [2 * p_mean * r_mean / (p_mean + r_mean), micro]
+            ).double(),
+            "your micro F1 is the mean of the per-label F1 values, the macro one: micro adds "
+            "up TP, FP and FN over the labels first": torch.stack([macro, macro]),
+        },
+        f"for tp = {_listed(tp)}, fp = {_listed(fp)}, fn = {_listed(fn_)} your pair differs",
+    )
+    return (
+        f"macro F1 {macro.item():.3f} (each label counts the same), "
+        f"micro F1 {micro.item():.3f} (the common labels weigh more)."
+    )
+
+
+def _pos_weight_columns(fn: Callable) -> str:
+    cases = (
+        torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+        torch.tensor(  # square: N = C, where a weight per example has the right shape
+            [[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 0.0]]
+        ),
+    )
+    for labels in cases:
+        n, c = labels.shape
+        positives = labels.sum(0)
+        ref = ((n - positives) / positives).double()
+        value = _call(fn, labels)
+        if value.shape == (n,) and n != c:
+            raise _wrong(
+                f"your weights have shape [{n}], one per example: count over the examples "
+                f"(dim 0) to get one weight per label, shape [{c}]"
+            )
+        if value.numel() == 1:
+            raise _wrong(
+                f"your answer is one number for all labels: count each column on its own, "
+                f"shape [{c}]"
+            )
+        per_example = labels.sum(1)
+        _match(
+            value,
+            ref,
+            {
+                f"with {n} examples and {c} labels your [N] weights have the shape of [C] and "
+                "broadcast silently: sum over dim 0 (the examples), not dim 1": (
+                    (c - per_example) / per_example
+                ).double(),
+                "upside down: pos_weight is negatives over positives, so a rare label gets a "
+                "weight above 1": (positives / (n - positives)).double(),
+                "that is the share of negatives; pos_weight is negatives over positives": (
+                    (n - positives) / n
+                ).double(),
+                "that is the share of positives; pos_weight is negatives over positives": (
+                    positives / n
+                ).double(),
+            },
+            f"for labels {_listed(labels)} your weights differ",
+        )
+    return "Negatives over positives, one weight per column: shape [C]."
+
+
+# ------------------------------------------------------------------------------ notebook 08
+
+
+def _cost_threshold(answer: object) -> str:
+    value = _number(answer)
+    ref = 1 / (1 + 9)
+    mistakes = {
+        0.9: "upside down: a miss costs more, so say malignant sooner, below 0.5: at p the "
+        "costs are 9 p for benign and 1 - p for malignant",
+        0.5: "0.5 weighs a miss and a false alarm the same; here a miss costs 9 times more",
+        1 / 9: "1/9 is where the odds p / (1 - p) reach 1/9; the question asks for the "
+        "probability p",
+        9 / 10: "upside down: 9/10 is where a false alarm would cost 9 times a miss",
+    }
+    if _typed_match(value, ref):
+        return "Say malignant above p = 1 / (1 + 9) = 0.1: the costs 9 p and 1 - p are equal there."
+    for mistaken, message in mistakes.items():
+        if _typed_match(value, mistaken):
+            raise _wrong(message)
+    raise _wrong(
+        f"your threshold is {value:.3g}: find the p where the expected costs 9 p (say benign) "
+        "and 1 - p (say malignant) are equal"
+    )
+
+
+_P08 = torch.tensor([0.05, 0.08, 0.12, 0.32, 0.45, 0.5, 0.55, 0.68, 0.72, 0.91, 0.95, 0.97])
+_Y08 = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+
+
+def _bin_gaps(p: torch.Tensor, y: torch.Tensor, n_bins: int, index: torch.Tensor):
+    count = torch.bincount(index, minlength=n_bins).double()
+    kept = count > 0
+    predicted = torch.bincount(index, weights=p.double(), minlength=n_bins)[kept] / count[kept]
+    observed = torch.bincount(index, weights=y.double(), minlength=n_bins)[kept] / count[kept]
+    return count[kept], observed - predicted
+
+
+def _ece(fn: Callable) -> str:
+    for n_bins in (10, 4):
+        edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)[1:-1]
+        below = torch.bucketize(_P08.double(), edges)  # an edge goes to the bin below
+        count, gap = _bin_gaps(_P08, _Y08, n_bins, below)
+        ref = (count / count.sum() * gap.abs()).sum()
+        above = (_P08 * n_bins).long().clamp(max=n_bins - 1)  # an edge to the bin above
+        count_up, gap_up = _bin_gaps(_P08, _Y08, n_bins, above)
+        value = _call(fn, _P08, _Y08, n_bins)
+        _one_value(value, len(_P08), "the ECE")
+        if torch.isnan(value).any():
+            raise _wrong(
+                "your ECE is nan: an empty bin has no mean (0 / 0); leave empty bins out, "
+                "their weight is 0 anyway"
+            )
+        _match(
+            value.flatten()[0],
+            ref,
+            {
+                "your bins count the same: weight each bin's gap by its share of the "
+                "predictions": gap.abs().mean(),
+                "your gaps have signs, so over- and under-confident bins cancel: take "
+                "|observed - predicted|": (count / count.sum() * gap).sum(),
+                "that is the largest gap (the maximum calibration error); the ECE averages "
+                "the gaps, weighted by the bins' sizes": gap.abs().max(),
+                "a probability on an edge, 0.5 here, goes to the bin below it (as scikit-learn's "
+                "calibration_curve bins): use torch.bucketize, or ceil(p n) - 1": (
+                    count_up / count_up.sum() * gap_up.abs()
+                ).sum(),
+            },
+            f"with n_bins = {n_bins} your ECE differs",
+        )
+    return "The gaps |observed - predicted|, weighted by each bin's share, as the lesson's ECE."
 
 
 # ------------------------------------------------------------------------------ the registry
@@ -555,9 +785,13 @@ EXERCISES: dict[str, Exercise] = {
     "04.1": Exercise("the optimal logit under pos_weight", _optimal_logit),
     "04.2": Exercise("the chance loss under pos_weight", _weighted_chance),
     "05.1": Exercise("the chance loss for a label balance", _chance_loss),
-    "05.2": Exercise("the seed's MLP, counted", _mlp_parameters),
+    "05.2": Exercise("the guide's MLP, counted", _mlp_parameters),
     "06.1": Exercise("the loss of a guess", _guess_loss),
     "06.2": Exercise("Keras's clip against torch's clamp", _keras_clip),
+    "07.1": Exercise("macro and micro F1 from the counts", _macro_micro_f1),
+    "07.2": Exercise("pos_weight for each label", _pos_weight_columns),
+    "08.1": Exercise("a threshold for unequal costs", _cost_threshold),
+    "08.2": Exercise("the expected calibration error", _ece),
 }
 
 

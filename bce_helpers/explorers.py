@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from bce_helpers import plots
 from bce_helpers.losses import naive_bce_with_logits
+from bce_helpers.metrics import confusion_at
 from bce_helpers.saturation import first_saturating_logit
 
 Draw = Callable[..., tuple[Figure, str]]
@@ -181,9 +182,9 @@ def draw_logits(dtype: str, y: float, z: float) -> tuple[Figure, str]:
         first = zs[off.nonzero()[0, 0] if y == 0 else off.nonzero()[-1, 0]].float().item()
         for ax in (ax_loss, ax_slope):
             ax.axvline(first, color="gray", linewidth=0.8)
-        title = f"{dtype}, y = {y:g}: via sigmoid, off by 1% from z = {first:.2f}"
+        title = f"{dtype}, y = {y:g}: the two paths differ by 1% from z = {first:.2f}"
     else:
-        title = f"{dtype}, y = {y:g}: the ways agree within 1% on [-40, 40]"
+        title = f"{dtype}, y = {y:g}: the two paths agree within 1% on [-40, 40]"
     plots.finish(ax_loss, title, "logit z", "loss")
     ax_loss.set_yscale("symlog")
     ax_loss.set_ylim(bottom=0)
@@ -205,11 +206,14 @@ def logit_explorer(dtype: str = "torch.float32", y: float = 0.0, z: float = 10.0
 
 
 def precision_recall_at(logits: torch.Tensor, labels: torch.Tensor, shift: float):
-    """Precision and recall when predicting positive where logits + shift > 0."""
+    """Precision and recall when predicting positive where logits + shift > 0; the
+    precision is nan (undefined) where nothing is predicted positive."""
     predicted = (logits + shift).flatten() > 0
     positive = labels.flatten() == 1
     true_positives = (predicted & positive).sum().item()
-    return true_positives / max(predicted.sum().item(), 1), true_positives / positive.sum().item()
+    n_predicted = predicted.sum().item()
+    precision = true_positives / n_predicted if n_predicted else math.nan
+    return precision, true_positives / positive.sum().item()
 
 
 def pos_weight_explorer(
@@ -245,10 +249,62 @@ def pos_weight_explorer(
             f"pos_weight w = {w:.2f}, share of positives p = {p:.3f}\n"
             f"optimal constant logit b* = log(w p / (1 - p)) = {best:.4f}"
             f" (sigmoid {1 / (1 + math.exp(-best)):.4f})\n"
-            f"logits + log w = {math.log(w):.4f}, as training with w shifts them: "
-            f"precision {precision:.3f}, recall {recall:.3f}"
+            f"logits + log w = {math.log(w):.4f}, as w shifts them at the population optimum: "
+            f"precision {'undefined' if math.isnan(precision) else f'{precision:.3f}'}, "
+            f"recall {recall:.3f}"
         )
         return fig, text
 
     slider = _slider("pos_weight w", w, min(0.25, w), max(16.0, w), 0.25, ".2f")
     return Explorer("04", {"w": slider}, draw)
+
+
+# ------------------------------------------------------------------------------ notebook 08
+
+
+def threshold_explorer(
+    probabilities: torch.Tensor, labels: torch.Tensor, threshold: float = 0.5
+) -> Explorer:
+    """Notebook 08: move the threshold; see the confusion matrix, precision, recall and the
+    point on the precision-recall curve of these probabilities and labels."""
+    from sklearn.metrics import precision_recall_curve
+
+    probabilities = probabilities.detach().cpu().double().flatten()
+    labels = labels.detach().cpu().flatten()
+    curve_p, curve_r, _ = precision_recall_curve(labels.numpy(), probabilities.numpy())
+
+    def draw(threshold: float) -> tuple[Figure, str]:
+        n = confusion_at(probabilities, labels, threshold)
+        fig, (ax_pr, ax_cm) = plots.figure(ncols=2, width=4.5, height=3.4)
+        ax_pr.plot(curve_r, curve_p, color="gray", label="all thresholds")
+        ax_pr.plot([n["recall"]], [n["precision"]], "o", color="C3", label=f"t = {threshold:.2f}")
+        plots.finish(ax_pr, "Precision against recall", "recall", "precision")
+        table = [[n["tn"], n["fp"]], [n["fn"], n["tp"]]]
+        ax_cm.imshow(table, cmap="Blues")
+        for row in range(2):
+            for col in range(2):
+                dark = table[row][col] > max(map(max, table)) / 2  # white on the darker cells
+                ax_cm.text(
+                    col,
+                    row,
+                    str(table[row][col]),
+                    ha="center",
+                    va="center",
+                    fontsize=14,
+                    color="white" if dark else "black",
+                )
+        ax_cm.set_xticks([0, 1], ["said 0", "said 1"])
+        ax_cm.set_yticks([0, 1], ["was 0", "was 1"])
+        ax_cm.grid(False)
+        plots.finish(ax_cm, f"Confusion matrix at t = {threshold:.2f}", "prediction", "truth")
+        text = (
+            f"threshold t = {threshold:.2f}: positive where p >= t\n"
+            f"true positives {n['tp']}, false positives {n['fp']}, "
+            f"false negatives {n['fn']}, true negatives {n['tn']}\n"
+            f"precision {n['precision']:.3f}, recall {n['recall']:.3f}"
+        )
+        return fig, text
+
+    return Explorer(
+        "08", {"threshold": _slider("threshold t", threshold, 0.01, 0.99, 0.01, ".2f")}, draw
+    )

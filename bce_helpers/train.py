@@ -40,8 +40,6 @@ def shuffled_batches(
         yield inputs.index_select(0, batch), targets.index_select(0, batch)
 
 
-
-
 def chance_loss(labels: torch.Tensor) -> float:
     """The BCE of the best constant prediction: the entropy of the label frequency (nats)."""
     p = labels.float().mean().item()

@@ -32,7 +32,7 @@ RIGHT = {
     "02.2": lambda out, labels: F.binary_cross_entropy(out.squeeze(1), labels),
     "03.1": 8.3203125,  # float16: 1 / (1 + e^-z) first rounds to 1.0 here (notebook 03)
     "03.2": logit_form,
-    "04.1": lambda w, p: math.log(w) + math.log(p) - math.log1p(-p),
+    "04.1": lambda p, w: math.log(w) + math.log(p) - math.log1p(-p),
     "05.1": lambda p: -(p * math.log(p) + (1 - p) * math.log(1 - p)),
     "05.2": sum(
         p.numel()
@@ -52,6 +52,67 @@ def numeric_chance_loss(p, w):
 
 
 RIGHT["04.2"] = numeric_chance_loss
+
+
+# notebooks 07 and 08: right answers from scikit-learn, wrong ones as a learner writes them
+def sklearn_macro_micro(tp, fp, fn):
+    """Rebuild 0/1 labels and predictions from the counts; let scikit-learn average."""
+    from sklearn.metrics import f1_score
+
+    columns = []
+    for t, f_p, f_n in zip(tp.int().tolist(), fp.int().tolist(), fn.int().tolist(), strict=True):
+        truth = [1] * t + [0] * f_p + [1] * f_n + [0]  # one true negative each
+        guess = [1] * t + [1] * f_p + [0] * f_n + [0]
+        columns.append((truth, guess))
+    rows = max(len(t) for t, _ in columns)
+    y = torch.tensor([t + [0] * (rows - len(t)) for t, _ in columns]).T
+    p = torch.tensor([g + [0] * (rows - len(g)) for _, g in columns]).T
+    return (
+        f1_score(y, p, average="macro", zero_division=0),
+        f1_score(y, p, average="micro", zero_division=0),
+    )
+
+
+def sklearn_ece(p, y, n_bins):
+    """ECE from scikit-learn's calibration_curve bins, weighted by counts from NumPy."""
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+
+    observed, predicted = calibration_curve(y.numpy(), p.numpy(), n_bins=n_bins)
+    edges = np.linspace(0, 1, n_bins + 1)[1:-1]
+    counts = np.bincount(np.searchsorted(edges, p.numpy()), minlength=n_bins)
+    counts = counts[counts > 0]
+    return float((counts / counts.sum() * np.abs(observed - predicted)).sum())
+
+
+RIGHT["07.1"] = sklearn_macro_micro
+RIGHT["07.2"] = lambda labels: (1 - labels).sum(0) / labels.sum(0)
+RIGHT["08.1"] = 0.1  # costs 9 p and 1 - p meet at p = 1 / (1 + 9)
+RIGHT["08.2"] = sklearn_ece
+
+
+def f1s(tp, fp, fn):
+    return [
+        2 * t / (2 * t + a + b) if 2 * t + a + b else 0.0
+        for t, a, b in zip(tp, fp, fn, strict=True)
+    ]
+
+
+def binned(p, y, n_bins, signed=False, weighted=True, edge_up=False):
+    """A learner's ECE with one choice changed."""
+    index = (p * n_bins).long().clamp(max=n_bins - 1) if edge_up else None
+    if index is None:
+        index = torch.bucketize(p.double(), torch.linspace(0, 1, n_bins + 1).double()[1:-1])
+    gaps, counts = [], []
+    for b in range(n_bins):
+        inside = index == b
+        if inside.any():
+            gaps.append((y[inside].mean() - p[inside].mean()).item())
+            counts.append(inside.sum().item())
+    gaps = gaps if signed else [abs(g) for g in gaps]
+    if not weighted:
+        return sum(gaps) / len(gaps)
+    return sum(c * g for c, g in zip(counts, gaps, strict=True)) / sum(counts)
 
 
 def textbook(p, y):
@@ -94,11 +155,17 @@ MISTAKES = [
     ("03.1", 9.0, "look lower"),
     ("03.2", lambda x, y: F.binary_cross_entropy(torch.sigmoid(x), y), "stops at 100"),
     ("03.2", lambda x, y: textbook(torch.sigmoid(x), y).mean(), "your value is inf"),
-    ("03.2", lambda x, y: ((1 - y) * x + torch.log1p(torch.exp(-x))).mean(), "use |x|"),
+    ("03.2", lambda x, y: ((1 - y) * x + torch.log1p(torch.exp(-x))).mean(), "use |z|"),
     ("03.2", lambda x, y: (F.softplus(x) - y * x).sum(), "the sum, not the mean"),
-    ("04.1", lambda w, p: math.log(p / (1 - p)), "log-odds of the data"),
-    ("04.1", lambda w, p: math.log(p / (w * (1 - p))), "wrong side"),
-    ("04.1", lambda w, p: w * p / (w * p + 1 - p), "that is a probability"),
+    ("04.1", lambda p, w: math.log(p / (1 - p)), "log-odds of the data"),
+    ("04.1", lambda p, w: math.log(p / (w * (1 - p))), "wrong side"),
+    ("04.1", lambda p, w: w * p / (w * p + 1 - p), "that is a probability"),
+    # the order (w, p): math.log raises "math domain error", which the learner never sees
+    ("04.1", lambda w, p: math.log(w * p / (1 - p)), "your function takes (w, p)"),
+    ("04.1", lambda p, w: math.log(w * p / (p - 1)), "log of 0 or of a negative number"),
+    ("04.1", lambda p, w: torch.log(torch.tensor(w * p / (p - 1))), "log of 0 or of a negative"),
+    ("04.1", lambda p, w: math.log(w * p / (1 - p)) + "", "stopped with a TypeError"),
+    ("04.2", lambda w, p: RIGHT["04.2"](p, w), "your function takes (w, p)"),
     ("04.2", lambda p, w: math.log(2), "ln 2 is the loss of predicting 0.5"),
     (
         "04.2",
@@ -115,6 +182,10 @@ MISTAKES = [
     ("05.1", lambda p: -(p * math.log2(p) + (1 - p) * math.log2(1 - p)), "in bits"),
     ("05.2", 2352 * 64 + 64 * 32 + 32, "left out the biases"),
     ("05.2", 784 * 64 + 64 + 64 * 32 + 32 + 33, "one colour channel"),
+    ("05.2", 152.705, "not in thousands"),  # a Python float, exact in float64 only
+    ("05.2", 153, "not in thousands"),  # the thousands to 3 significant digits
+    ("05.2", torch.tensor(152.705, dtype=torch.float64), "not in thousands"),
+    ("05.2", 153_000, "153,000 is close: count every weight and bias exactly"),
     ("06.1", 69.31471805599453, "not a percentage"),
     ("06.1", 1.0, "in bits"),
     ("06.1", 0.5, "predicted probability"),
@@ -129,9 +200,51 @@ MISTAKES = [
         lambda p, y: F.binary_cross_entropy(
             p.double().clamp(1e-7, 1 - 1e-7), y.double(), reduction="none"
         ),
-        "clip p in float32",
+        "the clip made in float64",
     ),
+    ("06.1", 0.694, "ln 2 = 0.6931"),
+    ("06.1", 0.69, "3 significant digits"),
+    ("07.1", lambda tp, fp, fn: tuple(reversed(sklearn_macro_micro(tp, fp, fn))), "swapped"),
+    (
+        "07.1",
+        lambda tp, fp, fn: (torch.tensor(f1s(tp, fp, fn)).mean(),) * 2,
+        "micro adds up TP, FP and FN",
+    ),
+    (
+        "07.1",
+        lambda tp, fp, fn: ((2 * tp / (2 * tp + fp + fn)).mean(), 0.5),
+        "0 / 0",
+    ),
+    ("07.2", lambda labels: (1 - labels).sum(1) / labels.sum(1), "dim 0"),
+    ("07.2", lambda labels: labels.sum(0) / (1 - labels).sum(0), "upside down"),
+    ("07.2", lambda labels: (1 - labels).mean(0), "share of negatives"),
+    ("07.2", lambda labels: (1 - labels).sum() / labels.sum(), "one number for all labels"),
+    ("08.1", 0.9, "upside down"),
+    ("08.1", 0.5, "weighs a miss and a false alarm the same"),
+    ("08.1", 0.111, "the odds"),
+    ("08.2", lambda p, y, n: binned(p, y, n, weighted=False), "weight each bin's gap"),
+    ("08.2", lambda p, y, n: binned(p, y, n, signed=True), "have signs"),
+    ("08.2", lambda p, y, n: binned(p, y, n, edge_up=True), "goes to the bin below"),
 ]
+
+
+@pytest.mark.parametrize("typed", [0.693, 0.6931, 0.69315, math.log(2)])
+def test_a_number_typed_to_three_significant_digits_passes(typed):
+    assert grade("06.1", typed).status == "right"
+
+
+@pytest.mark.parametrize("exercise", ["04.1", "04.2"])
+def test_04_never_answers_with_an_exceptions_text(exercise):
+    """The order of 04.1 taken into 04.2 (and back) raised "math domain error" before."""
+    for answer in (
+        lambda a, b: math.log(a * b / (1 - b)),
+        lambda a, b: math.log(1 - a) / (1 - b),
+        lambda a, b: 1 / (a - a),
+    ):
+        feedback = grade(exercise, answer)
+        assert feedback.status == "wrong"
+        for raw in ("math domain error", "division by zero", "float division"):
+            assert raw not in feedback.message, feedback.message
 
 
 @pytest.mark.parametrize("exercise", sorted(EXERCISES))
@@ -157,7 +270,7 @@ def placeholder_function(*args):
     # YOUR CODE HERE
 
 
-VALUE_EXERCISES = {"03.1", "05.2", "06.1"}  # a number is due; the others ask for a function
+VALUE_EXERCISES = {"03.1", "05.2", "06.1", "08.1"}  # a number is due; the others ask for a function
 PLACEHOLDERS = [(ex, None) for ex in sorted(EXERCISES)] + [
     (ex, placeholder_function) for ex in sorted(set(EXERCISES) - VALUE_EXERCISES)
 ]
@@ -204,7 +317,7 @@ def test_an_unknown_exercise_is_refused():
         grade("09.9", None)
 
 
-NOTEBOOKS_WITH_EXERCISES = ["01", "02", "03", "04", "05", "06"]
+NOTEBOOKS_WITH_EXERCISES = ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS_WITH_EXERCISES)

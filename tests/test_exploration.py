@@ -81,9 +81,7 @@ FIXED = {"device": "auto", "results_path": None}  # the test sets results_path i
 ONLY = [n for n in os.environ.get("BCE_EXPLORE_NOTEBOOKS", "").split(",") if n]
 
 
-def bounds(
-    notebook: str, name: str, rule: Number, regime: str = "plain"
-) -> tuple[float, float]:
+def bounds(notebook: str, name: str, rule: Number, regime: str = "plain") -> tuple[float, float]:
     """The lowest and highest value the test draws for a number: the spec's, capped; in the
     long regime, data sizes near their lowest value and training up to LONG_CAPS."""
     low = rule.low if rule.low is not None else -1e6
