@@ -222,7 +222,7 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             lambda p: p["epochs"] * math.ceil(p["n_samples"] // 2 / p["batch_size"]) <= 10_000,
             "epochs * ceil((n_samples // 2) / batch_size), the optimizer steps, must be at most "
             "10,000: Keras on its torch backend takes about 20 ms a step on a 2-core CPU "
-            "(the seed's 4,800 steps: 85 s, measured), so more would run for many minutes",
+            "(the guide's 4,800 steps: 85 s, measured), so more would run for many minutes",
         ),
         Together(
             ("epochs", "n_samples"),
