@@ -173,6 +173,23 @@ def test_04_ten_positives_and_long_training_run_to_the_end(run_notebook, tmp_pat
         assert "precision is undefined at an end of the range" in printed
 
 
+@pytest.mark.notebook
+@pytest.mark.parametrize("w", [1.03, 0.97])
+def test_04_pos_weight_near_one_runs_to_the_end(run_notebook, tmp_path, w):
+    """Near w = 1 the shift moves the mean probability by less than the test set's noise:
+    the notebook prints both means instead of stopping on "closer after"."""
+    r = run_notebook("04", pos_weight=w, n_samples=1000, steps=300, seed=2, device="cpu")
+    assert r["optimal_logit_theory"] == pytest.approx(math.log(w * 0.2 / 0.8), abs=1e-6)
+    assert r["optimal_logit_measured"] == pytest.approx(r["optimal_logit_theory"], abs=1e-3)
+    printed = _outputs(tmp_path / "04_pos_weight.ipynb")
+    # both models at their optimum with 200 test positives: the shift is checked, the verdict
+    # on which mean is closer is left out
+    assert "the shift matches log w within the tolerance checked" in printed
+    assert "too little to say which" in printed
+    # 1.03 / 0.97 moves the mean probability of 0.2 by about p (1 - p) |log w| = 0.005
+    assert abs(r["calibrated_mean_probability"] - 0.2) < 0.03
+
+
 def sigmoid_path_gap(x: torch.Tensor, target: float) -> tuple[torch.Tensor, torch.Tensor]:
     """|Sigmoid + BCELoss (float32) - the exact loss (float64)| and the exact loss."""
     y = torch.full_like(x, target)
