@@ -699,12 +699,12 @@ def _cost_threshold(answer: object) -> str:
     value = _number(answer)
     ref = 1 / (1 + 9)
     mistakes = {
-        0.9: "upside down: a miss costs more, so say malignant sooner, below 0.5: at p the "
-        "costs are 9 p for benign and 1 - p for malignant",
+        0.9: "upside down: 0.9 is where a false alarm would cost 9 times a miss. Here a miss "
+        "costs more, so say malignant sooner, below 0.5: at p the costs are 9 p for benign "
+        "and 1 - p for malignant",
         0.5: "0.5 weighs a miss and a false alarm the same; here a miss costs 9 times more",
         1 / 9: "1/9 is where the odds p / (1 - p) reach 1/9; the question asks for the "
         "probability p",
-        9 / 10: "upside down: 9/10 is where a false alarm would cost 9 times a miss",
     }
     if _typed_match(value, ref):
         return "Say malignant above p = 1 / (1 + 9) = 0.1: the costs 9 p and 1 - p are equal there."

@@ -91,6 +91,10 @@ def threshold_for_recall(probabilities: torch.Tensor, labels: torch.Tensor, reca
         raise ValueError(f"recall={recall!r} is not allowed: expected a number in (0, 1]")
     p = probabilities.detach().cpu().double().flatten().numpy()
     y = labels.detach().cpu().flatten().numpy()
+    if not (y == 1).any():
+        raise ValueError(
+            f"labels hold no positive (1): no threshold reaches a recall of {recall!r}"
+        )
     _, reached, thresholds = precision_recall_curve(y, p)
     # recall falls as the threshold rises: the last threshold still reaching it is the highest
     ok = np.nonzero(reached[:-1] >= recall - 1e-12)[0]

@@ -22,7 +22,7 @@ least 1.0x the copy bandwidth and 14x eager torch. On an H100, GOALS below; --go
 each median with its goal, prints every comparison and exits 1 on a miss. Usage:
 
     .venv/bin/python benchmarks/bench_bce.py [--log2-sizes 24] [--device cpu] [--repeats 30]
-    .venv/bin/python benchmarks/bench_bce.py --device cuda --log2-sizes 18 20 22 24 26 28 --goals
+    .venv/bin/python benchmarks/bench_bce.py --device cuda --log2-sizes $(seq 18 28) --goals
 """
 
 from __future__ import annotations

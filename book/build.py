@@ -12,11 +12,10 @@ staging folder; only the copies are changed, for reading:
 - an explorer (an ipywidgets output with a stored figure) shows its figure and numbers,
   with a note that it moves in a live kernel; progress bars (widgets with no figure) go;
 - each figure gets alt text from the section it belongs to;
-- the test markers nbval reads (`# NBVAL_CHECK_OUTPUT`, ...) are left out of the code.
 
 The landing page lists the lessons with their reading times and the instructors' page the
-exercises, both from the notebooks. The build needs no network: MathJax comes from the
-`sphinx-mathjax-offline` package and is copied into the site.
+exercises, both from the notebooks. The build needs no network: math is written as MathML
+at build time (latex2mathml), so the site loads no MathJax and no font.
 
     .venv/bin/python book/build.py [--out build/book]
 """
@@ -52,7 +51,6 @@ LESSONS_MARK = "<!-- lessons -->"
 EXERCISES_MARK = "<!-- exercises -->"
 # how the reading time is estimated (said on the landing page)
 WORDS_PER_MINUTE, CODE_LINES_PER_MINUTE, MINUTES_PER_EXERCISE = 200, 10, 5
-NBVAL_MARKER = re.compile(r"^# NBVAL_\w+[ \t]*\n", re.MULTILINE)
 HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.MULTILINE)
 LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 TITLE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
@@ -230,7 +228,6 @@ def stage_notebook(lesson: Lesson) -> nbformat.NotebookNode:
 def stage_code_cell(cell, context: str, colab_url: str, cells: list) -> nbformat.NotebookNode:
     """The code cell for reading; an explorer's note is appended to `cells` before it."""
     cell = copy.deepcopy(cell)
-    cell.source = NBVAL_MARKER.sub("", cell.source)
     if is_solution(cell):
         toggle(cell, "the solution")
     outputs, explorer = [], False

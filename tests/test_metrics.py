@@ -85,6 +85,14 @@ def test_threshold_for_recall_is_the_highest_that_reaches_it(target):
         threshold_for_recall(probs, labels, 0)
 
 
+def test_threshold_for_recall_refuses_labels_with_no_positive():
+    # scikit-learn's recall is undefined here: it warns and gives 0 for every threshold
+    with pytest.warns(UserWarning):
+        assert recall_score(torch.zeros(5), torch.ones(5)) == 0
+    with pytest.raises(ValueError, match=r"labels hold no positive \(1\): .* recall of 0.9"):
+        threshold_for_recall(torch.rand(5), torch.zeros(5), 0.9)
+
+
 def scored_case(seed=2, n=150):
     """Probabilities that lean towards 150 labels, a quarter of them positive."""
     g = torch.Generator().manual_seed(seed)
