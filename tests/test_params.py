@@ -271,6 +271,21 @@ def test_results_record_the_notebook(tmp_path):
 COMMON = dict(seed=0, device="cpu", results_path=None)
 
 
+# 08's defaults at small sizes, the base of its combination-rule cases below
+BASE_08 = dict(
+    malignant_kept=0.4,
+    target_recall=0.9,
+    focal_alpha=0.25,
+    focal_gamma=2,
+    n_bins=10,
+    pos_weight=4,
+    positive_fraction=0.1,
+    n_blobs=100,
+    steps=10,
+    lr=0.05,
+)
+
+
 @pytest.mark.parametrize(
     ("notebook", "ok", "refused", "names"),
     [
@@ -307,36 +322,14 @@ COMMON = dict(seed=0, device="cpu", results_path=None)
         # 08: round(212 * 0.19) = 40 malignant kept, round(212 * 0.18) = 38
         (
             "08_thresholds_calibration",
-            dict(
-                malignant_kept=0.19,
-                target_recall=0.9,
-                focal_alpha=0.25,
-                focal_gamma=2,
-                n_bins=10,
-                pos_weight=4,
-                positive_fraction=0.1,
-                n_blobs=100,
-                steps=10,
-                lr=0.05,
-            ),
+            {**BASE_08, "malignant_kept": 0.19},
             dict(malignant_kept=0.18),
             "malignant_kept=0.18",
         ),
         # 08: round(100 * 0.1) = 10 positive blobs, round(100 * 0.09) = 9
         (
             "08_thresholds_calibration",
-            dict(
-                malignant_kept=0.4,
-                target_recall=0.9,
-                focal_alpha=0.25,
-                focal_gamma=2,
-                n_bins=10,
-                pos_weight=4,
-                positive_fraction=0.1,
-                n_blobs=100,
-                steps=10,
-                lr=0.05,
-            ),
+            BASE_08,
             dict(positive_fraction=0.09),
             "n_blobs=100, positive_fraction=0.09",
         ),
