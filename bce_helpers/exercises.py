@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from bce_helpers.calibration import expected_calibration_error, reliability_bins
+from bce_helpers.metrics import f1_from_counts
 from bce_helpers.saturation import first_saturating_logit
 
 NOT_ATTEMPTED = "not attempted yet"
@@ -599,19 +601,13 @@ def _guess_loss(answer: object) -> str:
 # ------------------------------------------------------------------------------ notebook 07
 
 
-def _f1_of(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
-    """F1 from counts, 0 where there is nothing to count (scikit-learn's zero_division=0)."""
-    bottom = 2 * tp + fp + fn
-    return torch.where(bottom > 0, 2 * tp / bottom.clamp(min=1), torch.zeros_like(tp))
-
-
 def _macro_micro_f1(fn: Callable) -> str:
     tp = torch.tensor([30.0, 5.0, 0.0, 2.0])
     fp = torch.tensor([10.0, 1.0, 0.0, 6.0])
     fn_ = torch.tensor([5.0, 15.0, 0.0, 8.0])
-    per_label = _f1_of(tp, fp, fn_).double()
+    per_label = f1_from_counts(tp, fp, fn_).double()
     macro = per_label.mean()
-    micro = _f1_of(tp.sum(), fp.sum(), fn_.sum()).double()
+    micro = f1_from_counts(tp.sum(), fp.sum(), fn_.sum()).double()
     value = _call(fn, tp, fp, fn_).flatten()
     if value.numel() != 2:
         raise _wrong(
@@ -721,22 +717,21 @@ _P08 = torch.tensor([0.05, 0.08, 0.12, 0.32, 0.45, 0.5, 0.55, 0.68, 0.72, 0.91, 
 _Y08 = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
 
 
-def _bin_gaps(p: torch.Tensor, y: torch.Tensor, n_bins: int, index: torch.Tensor):
+def _ece_with_edges_up(p: torch.Tensor, y: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """The ECE with a probability on an edge put in the bin above it: the common slip."""
+    index = (p * n_bins).long().clamp(max=n_bins - 1)
     count = torch.bincount(index, minlength=n_bins).double()
     kept = count > 0
     predicted = torch.bincount(index, weights=p.double(), minlength=n_bins)[kept] / count[kept]
     observed = torch.bincount(index, weights=y.double(), minlength=n_bins)[kept] / count[kept]
-    return count[kept], observed - predicted
+    return (count[kept] / count.sum() * (observed - predicted).abs()).sum()
 
 
 def _ece(fn: Callable) -> str:
     for n_bins in (10, 4):
-        edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)[1:-1]
-        below = torch.bucketize(_P08.double(), edges)  # an edge goes to the bin below
-        count, gap = _bin_gaps(_P08, _Y08, n_bins, below)
-        ref = (count / count.sum() * gap.abs()).sum()
-        above = (_P08 * n_bins).long().clamp(max=n_bins - 1)  # an edge to the bin above
-        count_up, gap_up = _bin_gaps(_P08, _Y08, n_bins, above)
+        bins = reliability_bins(_P08, _Y08, n_bins)  # an edge goes to the bin below
+        count, gap = bins["count"], bins["observed"] - bins["predicted"]
+        ref = expected_calibration_error(_P08, _Y08, n_bins)
         value = _call(fn, _P08, _Y08, n_bins)
         _one_value(value, len(_P08), "the ECE")
         if torch.isnan(value).any():
@@ -756,8 +751,8 @@ def _ece(fn: Callable) -> str:
                 "the gaps, weighted by the bins' sizes": gap.abs().max(),
                 "a probability on an edge, 0.5 here, goes to the bin below it (as scikit-learn's "
                 "calibration_curve bins): use torch.bucketize, or ceil(p n) - 1": (
-                    count_up / count_up.sum() * gap_up.abs()
-                ).sum(),
+                    _ece_with_edges_up(_P08, _Y08, n_bins)
+                ),
             },
             f"with n_bins = {n_bins} your ECE differs",
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import precision_recall_curve
 
 
 def _ratio(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
@@ -42,17 +41,23 @@ def confusion_at(probabilities: torch.Tensor, labels: torch.Tensor, threshold: f
     return n
 
 
+def f1_from_counts(tp: torch.Tensor, fp: torch.Tensor, fn: torch.Tensor) -> torch.Tensor:
+    """F1 = 2 TP / (2 TP + FP + FN), 0 where there is nothing to count."""
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
 def precision_recall_f1(predicted: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-class precision, recall and F1 of [N, C] 0/1 predictions, and their averages.
 
     Macro averages the C per-class values (each class counts the same); micro pools the
-    counts of all classes first (each label counts the same). A ratio with nothing to
-    count (no predicted or no true positives) is 0, as scikit-learn's zero_division=0.
+    TP, FP and FN of all classes first (classes with more positives and mistakes weigh
+    more). A ratio with nothing to count (no predicted or no true positives) is 0, as
+    scikit-learn's zero_division=0.
     """
     n = confusion_counts(predicted, labels)
     precision = _ratio(n["tp"], n["tp"] + n["fp"])
     recall = _ratio(n["tp"], n["tp"] + n["fn"])
-    f1 = _ratio(2 * n["tp"], 2 * n["tp"] + n["fp"] + n["fn"])
+    f1 = f1_from_counts(n["tp"], n["fp"], n["fn"])
     tp, fp, fn = n["tp"].sum(), n["fp"].sum(), n["fn"].sum()
     return {
         "precision": precision,
@@ -60,7 +65,7 @@ def precision_recall_f1(predicted: torch.Tensor, labels: torch.Tensor) -> dict[s
         "f1": f1,
         "micro_precision": _ratio(tp, tp + fp),
         "micro_recall": _ratio(tp, tp + fn),
-        "micro_f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "micro_f1": f1_from_counts(tp, fp, fn),
         "macro_precision": precision.mean(),
         "macro_recall": recall.mean(),
         "macro_f1": f1.mean(),
@@ -69,6 +74,8 @@ def precision_recall_f1(predicted: torch.Tensor, labels: torch.Tensor) -> dict[s
 
 def best_f1_threshold(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
     """The probability threshold (predict positive where p >= it) with the highest F1."""
+    from sklearn.metrics import precision_recall_curve  # here: its import is slow
+
     p = probabilities.detach().cpu().double().flatten().numpy()
     y = labels.detach().cpu().flatten().numpy()
     if y.sum() == 0:  # no positives: no threshold helps; predict none
@@ -87,6 +94,8 @@ def per_class_thresholds(probabilities: torch.Tensor, labels: torch.Tensor) -> t
 
 def threshold_for_recall(probabilities: torch.Tensor, labels: torch.Tensor, recall: float) -> float:
     """The highest threshold (predict positive where p >= it) whose recall reaches `recall`."""
+    from sklearn.metrics import precision_recall_curve  # here: its import is slow
+
     if not 0 < recall <= 1:
         raise ValueError(f"recall={recall!r} is not allowed: expected a number in (0, 1]")
     p = probabilities.detach().cpu().double().flatten().numpy()

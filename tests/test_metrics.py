@@ -16,6 +16,7 @@ from bce_helpers.metrics import (
     best_f1_threshold,
     confusion_at,
     confusion_counts,
+    f1_from_counts,
     per_class_thresholds,
     precision_recall_f1,
     threshold_for_recall,
@@ -111,3 +112,14 @@ def test_confusion_at_a_threshold_counts_as_scikit_learn(threshold):
     assert (n["tp"], n["fp"], n["fn"], n["tn"]) == (tp, fp, fn, tn)
     assert n["recall"] == pytest.approx(recall_score(labels, said))
     assert n["precision"] == pytest.approx(precision_score(labels, said, zero_division=0))
+
+
+def test_f1_from_counts_is_scikit_learns_f1_with_zero_division_0():
+    labels = torch.tensor([1, 1, 0, 0, 1, 0, 0, 0])
+    for predicted in ([1, 0, 1, 0, 1, 0, 0, 0], [0] * 8, [1] * 8):
+        p = torch.tensor(predicted)
+        tp, fp = ((p == 1) & (labels == 1)).sum(), ((p == 1) & (labels == 0)).sum()
+        fn = ((p == 0) & (labels == 1)).sum()
+        ours = f1_from_counts(tp.double(), fp.double(), fn.double()).item()
+        assert ours == pytest.approx(f1_score(labels, p, zero_division=0))
+    assert f1_from_counts(torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0)).item() == 0
