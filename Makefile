@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m bce_helpers run
+	$(BIN)/python -m bce_suite run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,7 +53,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook and not browser" tests
 
 notebooks: $(STAMP)
-	$(BIN)/python -m bce_helpers refresh
+	$(BIN)/python -m bce_suite refresh
 	$(BIN)/ruff format notebooks
 
 # Not part of `make test`: about 25 minutes on a quiet 2-core machine for all of them;

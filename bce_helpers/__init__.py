@@ -1,18 +1,19 @@
-"""Helpers shared by the BCE notebook suite.
+"""What the notebooks of the BCE suite import, in three parts.
 
-One module per concept, what the notebooks import: ``losses`` (BCE from scratch, matching
-torch), ``fused`` (``fused_bce_with_logits``: loss and gradient in one pass over memory),
-``fused_triton`` (its CUDA kernels), ``fused_cpu`` (its CPU kernel, in C), ``compiler``
-(torch.compile, or eager where no compiler works), ``saturation`` (where float types
-saturate), ``checks`` (hand computations against torch), ``params`` (checking notebook
+The lessons, one module per concept: ``losses`` (BCE from scratch, matching torch),
+``checks`` (hand computations against torch), ``params`` (checking a notebook's
 parameters, seeding, device), ``data``, ``shapes`` (multi-label pictures from a random
-seed), ``models``, ``train`` (batches, training steps, the run), ``metrics`` (precision,
-recall, F1 per label; thresholds), ``calibration`` (reliability bins, ECE, Brier,
-temperature), ``cuda_graph`` (a step recorded as a CUDA graph), ``plots``, ``bench``
-(timing, bandwidth), ``results`` (the results JSON), ``exercises`` (answers checked with
-instant feedback) and ``explorers`` (interactive widgets). ``runner`` and ``__main__``
-forward to the suite's tooling, the package ``bce_suite`` (the command line, executing
-notebooks), which a notebook does not import.
+seed), ``models``, ``train`` (batches, one training step, the criterion by name),
+``metrics`` (precision, recall, F1 per label; thresholds), ``calibration`` (reliability
+bins, ECE, Brier, temperature), ``saturation`` (where float types saturate), ``plots``,
+``explorers`` (interactive widgets) and ``results`` (the results JSON).
+
+``exercises``: answers checked with instant feedback, one module per notebook.
+
+``fast``: the fast path that notebooks 05 and 09 show: the fused loss and its kernels,
+compilation, warm-up, CUDA-graph replay, the training loop with them, and timing.
+
+The command line that runs the notebooks is a separate package, ``bce_suite``.
 """
 
 __version__ = "0.1.0"

@@ -185,12 +185,3 @@ def naive_bce_with_logits(
         pos = pos * pos_weight
     loss = -(pos + (1 - target) * torch.log(1 - p))
     return reduce_loss(loss, reduction, weight)
-
-
-def __getattr__(name: str):
-    """fused_bce_with_logits moved to bce_helpers.fused; old imports keep working."""
-    if name == "fused_bce_with_logits":
-        from bce_helpers.fused import fused_bce_with_logits
-
-        return fused_bce_with_logits
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The suite's tooling: the command line behind `python -m bce_helpers`, not what a
+"""The suite's tooling: the command line behind `python -m bce_suite`, not what a
 notebook imports.
 
 ``notebooks`` (finding the notebooks), ``parameters`` (typing and checking command-line

@@ -1,9 +1,9 @@
 """Run the suite's notebooks from the command line, on Dask.
 
-    python -m bce_helpers run [NOTEBOOK ...] [-p NAME VALUE ...] [--out DIR] [--jobs N]
-    python -m bce_helpers sweep NOTEBOOK (--grid FILE.yaml | -p NAME V1 V2 ...) [--jobs N]
-    python -m bce_helpers list
-    python -m bce_helpers refresh [NOTEBOOK ...]
+    python -m bce_suite run [NOTEBOOK ...] [-p NAME VALUE ...] [--out DIR] [--jobs N]
+    python -m bce_suite sweep NOTEBOOK (--grid FILE.yaml | -p NAME V1 V2 ...) [--jobs N]
+    python -m bce_suite list
+    python -m bce_suite refresh [NOTEBOOK ...]
 
 Parameters are checked against each notebook's parameters cell before any task is
 submitted. Runs execute on a local Dask cluster of --jobs worker processes (started and
@@ -169,9 +169,7 @@ def execute_plan(plan: Plan, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line's subcommands and options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bce_helpers", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="bce-notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument(

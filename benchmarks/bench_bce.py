@@ -36,8 +36,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused_cpu, fused_triton
-from bce_helpers.bench import (
+from bce_helpers.fast import fused_cpu, fused_triton
+from bce_helpers.fast.bench import (
     ELEMENT_READS_WRITES,
     METHODS,
     bce_timings,
@@ -50,8 +50,8 @@ from bce_helpers.bench import (
     time_call,
     warm_memory,
 )
-from bce_helpers.compiler import compile_enabled
-from bce_helpers.fused import fused_bce_with_logits, pass_path
+from bce_helpers.fast.compiler import compile_enabled
+from bce_helpers.fast.fused import fused_bce_with_logits, pass_path
 
 # relative to the largest reference value (a zero gradient where torch's is not fails):
 # float32 sums in float32; 16-bit results rounded once, compared on the same rounded inputs

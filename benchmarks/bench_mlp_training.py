@@ -49,8 +49,10 @@ from torchvision.datasets import FakeData
 from bce_helpers.data import fake_images
 from bce_helpers.models import MLP
 from bce_helpers.params import resolve_device
-from bce_helpers.runner import execute, find_notebook
 from bce_helpers.train import criterion_for
+from bce_suite.execute import execute
+from bce_suite.notebooks import CHECKOUT
+from bce_suite.notebooks import find_notebook as find_in
 
 IMAGE = (3, 28, 28)
 SEED, LR, BATCH = 42, 1e-4, 64  # notebook 05's defaults (the guide's)
@@ -115,7 +117,7 @@ def notebook_run(
         folder = keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         results = folder / "results.json"
-        notebook = find_notebook("05")
+        notebook = find_in("05", CHECKOUT / "notebooks")
         execute(notebook, folder / notebook.name, {**params, "results_path": str(results)})
         r = json.loads(results.read_text())
     return NotebookRun(

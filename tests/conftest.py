@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bce_helpers.runner import execute, find_notebook
+from bce_suite.execute import execute
 from bce_suite.kernels import threads_per_process
+from tests.checkout import find_notebook
 
 # pytest-xdist runs one process per worker, and each starts kernels: give each worker, and
 # the kernels it starts (they inherit the environment), its share of the cores, as the

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from bce_helpers.runner import REPO_ROOT, all_notebooks
+from tests.checkout import REPO_ROOT, all_notebooks
 from tests.test_jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
 from tests.test_report_browser import IMAGES
 

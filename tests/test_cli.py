@@ -1,4 +1,4 @@
-"""`python -m bce_helpers run | sweep | list` end to end on a local Dask cluster, on the
+"""`python -m bce_suite run | sweep | list` end to end on a local Dask cluster, on the
 small fixture notebooks of tests/fixtures (one that fails, one slow and interruptible, one
 without parameters); the lessons' parameters are checked, not run (tests marked
 `notebook` execute; the others run in `make test-fast` too)."""
@@ -17,9 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bce_helpers.runner import check_parameters, coerce_value, find_notebook, grid, run_name
+from bce_suite.parameters import check_parameters, coerce_value, grid, run_name
+from tests.checkout import find_notebook
 
-CLI = [sys.executable, "-m", "bce_helpers"]
+CLI = [sys.executable, "-m", "bce_suite"]
 FIXTURES = str(Path(__file__).resolve().parent / "fixtures" / "notebooks")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bce_helpers.runner import NOTEBOOK_DIR, REPO_ROOT, all_notebooks
+from tests.checkout import NOTEBOOK_DIR, REPO_ROOT, all_notebooks
 
 URL = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
 

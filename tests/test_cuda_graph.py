@@ -1,14 +1,15 @@
-"""bce_helpers.cuda_graph: its refusals on any machine; the recorded step itself needs a GPU
+"""bce_helpers.fast.cuda_graph: its refusals on any machine; the recorded step itself needs a GPU
 (the tests marked CUDA run in `make gpu-check`)."""
 
 import pytest
 import torch
 from torch import nn
 
-from bce_helpers.cuda_graph import CudaGraphStep, synchronize
 from bce_helpers.data import train_test_images
+from bce_helpers.fast.cuda_graph import CudaGraphStep, synchronize
+from bce_helpers.fast.training import adam, train_fast
 from bce_helpers.models import MLP
-from bce_helpers.train import adam, criterion_for, train_fast, training_step
+from bce_helpers.train import criterion_for, training_step
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # A device on every machine that is not the CPU (nor CUDA): the device check can be tested anywhere.

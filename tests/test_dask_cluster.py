@@ -102,7 +102,7 @@ def test_a_sweep_survives_a_killed_worker(tmp_path, cluster):
     address, workers = cluster
     by_pid = worker_addresses(address)
     out_dir = tmp_path / "cluster"
-    cmd = [sys.executable, "-m", "bce_helpers", *SWEEP, "--scheduler", address]
+    cmd = [sys.executable, "-m", "bce_suite", *SWEEP, "--scheduler", address]
     client = subprocess.Popen(
         [*cmd, "--out", str(out_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -15,15 +15,10 @@ from bce_helpers.data import (
     learnable_images,
     train_test_images,
 )
+from bce_helpers.fast.training import train_fast
+from bce_helpers.fast.warm_up import warm_up_then_reset
 from bce_helpers.models import MLP, ConstantLogit
-from bce_helpers.train import (
-    chance_loss,
-    criterion_for,
-    newton_step_length,
-    shuffled_batches,
-    train_fast,
-    warm_up_then_reset,
-)
+from bce_helpers.train import chance_loss, criterion_for, newton_step_length, shuffled_batches
 
 
 @pytest.mark.parametrize(
@@ -274,7 +269,7 @@ def test_criterion_for_names_torchs_losses():
     expected = nn.functional.binary_cross_entropy_with_logits(logits, targets)
     torch.testing.assert_close(criterion_for("bce")(torch.sigmoid(logits), targets), expected)
     assert torch.equal(criterion_for("bce_with_logits")(logits, targets), expected)
-    from bce_helpers.losses import fused_bce_with_logits  # tested against torch in test_fused
+    from bce_helpers.fast.fused import fused_bce_with_logits  # tested against torch in test_fused
 
     assert criterion_for("fused_bce_with_logits") is fused_bce_with_logits
     with pytest.raises(ValueError, match=r"loss must be one of 'bce', .*, got 'mse'"):

@@ -18,15 +18,14 @@ from bce_helpers.data import (
     learnable_images,
     train_test_images,
 )
+from bce_helpers.fast.training import adam, train_fast
+from bce_helpers.fast.warm_up import warm_up_then_reset
 from bce_helpers.train import (
-    adam,
     chance_loss,
     criterion_for,
     newton_step_length,
     shuffled_batches,
-    train_fast,
     training_step,
-    warm_up_then_reset,
 )
 
 # A device that exists on every machine, CPU-only ones included, and is not the CPU: a tensor

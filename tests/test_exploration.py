@@ -38,7 +38,9 @@ from bce_helpers.params import (
     check_params,
     spec_for,
 )
-from bce_helpers.runner import declared_parameters, execute, find_notebook
+from bce_suite.execute import execute
+from bce_suite.parameters import declared_parameters
+from tests.checkout import find_notebook
 
 pytestmark = pytest.mark.notebook
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bce_helpers.runner import REPO_ROOT
+from tests.checkout import REPO_ROOT
 
 
 def readme_commands() -> list[str]:

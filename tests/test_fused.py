@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from torch._dynamo.exc import BackendCompilerFailed
 
-from bce_helpers import compiler, fused, fused_cpu
-from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.fast import compiler, fused, fused_cpu
+from bce_helpers.fast.fused import fused_bce_with_logits
 from tests.test_losses import TOL, bce_case
 
 # the 16-bit types are compared with torch's float32 result on the same (rounded) inputs

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused_cpu
-from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.fast import fused_cpu
+from bce_helpers.fast.fused import fused_bce_with_logits
 
 # where a C compiler is found, the kernel must build: a failure is a failure, not a skip
 pytestmark = pytest.mark.skipif(fused_cpu.compiler() is None, reason="no C compiler here")
@@ -229,7 +229,7 @@ def test_cache_dir_is_configurable(monkeypatch, tmp_path):
 
 
 def test_the_path_is_named_as_it_is_taken(monkeypatch):
-    from bce_helpers.fused import pass_path
+    from bce_helpers.fast.fused import pass_path
 
     cpu = torch.device("cpu")
     assert pass_path(torch.float32, cpu) == "a C kernel (built at first use)"

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused
-from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.fast import fused
+from bce_helpers.fast.fused import fused_bce_with_logits
 
 OP = torch.ops.bce_helpers.fused_bce_with_logits.default
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bce_helpers import fused_triton
-from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.fast import fused_triton
+from bce_helpers.fast.fused import fused_bce_with_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 # relative to the largest reference value: float32 partial sums, and 16-bit values rounded

@@ -25,7 +25,8 @@ import nbformat
 import pytest
 from papermill.parameterize import parameterize_notebook
 
-from bce_helpers.runner import NOTEBOOK_DIR, QUICK_PARAMS, all_notebooks
+from bce_suite.parameters import QUICK_PARAMS
+from tests.checkout import NOTEBOOK_DIR, all_notebooks
 from tests.explorer_checks import EXPLORER_CHECKS
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from bce_helpers.params import check_params
-from bce_helpers.runner import execute, find_notebook
+from bce_suite.execute import execute
+from tests.checkout import find_notebook
 
 COMMON = {"seed": 1, "device": "cpu", "results_path": None}
 

@@ -107,7 +107,7 @@ def test_03_figure_title_names_the_threshold_not_a_grid_point(run_notebook, tmp_
 
 def test_03_autocast_cell_words_what_this_device_does():
     """The committed run (CPU) says what CPU autocast does, with torch's own numbers."""
-    from bce_helpers.runner import find_notebook
+    from tests.checkout import find_notebook
 
     nb = nbformat.read(find_notebook("03"), as_version=4)
     cell = next(c for c in nb.cells if "torch.autocast(run.device.type)" in c.source)
@@ -133,7 +133,7 @@ def test_03_autocast_cell_words_what_this_device_does():
 def test_03_bfloat16_rounds_small_logit_losses_to_zero():
     """The committed table: at z = -6, -8 (y = 0) bfloat16 BCEWithLogitsLoss gives 0, float32
     the float64 loss to 1e-6."""
-    from bce_helpers.runner import find_notebook
+    from tests.checkout import find_notebook
 
     nb = nbformat.read(find_notebook("03"), as_version=4)
     cell = next(c for c in nb.cells if "z_small" in c.source)

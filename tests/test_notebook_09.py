@@ -13,10 +13,11 @@ import nbformat
 import pytest
 import torch
 
-from bce_helpers import bench
-from bce_helpers.fused import ATANH_SERIES
+from bce_helpers.fast import bench
+from bce_helpers.fast.fused import ATANH_SERIES
 from bce_helpers.params import check_params
-from bce_helpers.runner import execute, find_notebook
+from bce_suite.execute import execute
+from tests.checkout import find_notebook
 
 NOTEBOOK = find_notebook("09")
 PARAMS = dict(seed=0, device="cpu", results_path=None, dtype="float32")
@@ -248,7 +249,7 @@ def test_check_fits_refuses_what_memory_cannot_hold(monkeypatch):
 
 PEAK = """
 import ctypes, re, sys, torch
-from bce_helpers import bench
+from bce_helpers.fast import bench
 def kib(field):
     return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 n, dtype, cpu = 2**24, getattr(torch, sys.argv[1]), torch.device("cpu")
@@ -333,7 +334,7 @@ def test_time_call_goes_on_in_rounds_until_min_seconds(min_seconds, least, most)
 FAULTS = """
 import resource, sys
 import torch
-from bce_helpers import bench
+from bce_helpers.fast import bench
 if sys.argv[1] == "keep":
     print(bench.keep_freed_memory())
 def faults_of_a_fresh_tensor():

@@ -16,7 +16,7 @@ from nbclient.exceptions import CellExecutionError
 from papermill.parameterize import parameterize_notebook
 
 from bce_helpers.params import spec_for
-from bce_helpers.runner import NOTEBOOK_DIR, all_notebooks, find_notebook
+from tests.checkout import NOTEBOOK_DIR, all_notebooks, find_notebook
 
 pytestmark = pytest.mark.notebook
 NOTEBOOKS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bce_helpers.runner import REPO_ROOT
+from tests.checkout import REPO_ROOT
 
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 

@@ -15,7 +15,9 @@ import nbformat
 import pytest
 
 from bce_helpers.exercises import NOT_ATTEMPTED
-from bce_helpers.runner import QUICK_PARAMS, REPO_ROOT, all_notebooks, execute
+from bce_suite.execute import execute
+from bce_suite.parameters import QUICK_PARAMS
+from tests.checkout import REPO_ROOT, all_notebooks
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 WITH_EXERCISES = [p for p in all_notebooks() if BEGIN in p.read_text()]

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bce_helpers.compiler import compiled
-from bce_helpers.fused import fused_bce_with_logits
+from bce_helpers.fast.compiler import compiled
+from bce_helpers.fast.fused import fused_bce_with_logits
 from bce_helpers.losses import bce_with_logits
 
 # The least memory traffic per element, in units of the element size, of a forward and a

@@ -6,12 +6,11 @@ Its tests need a GPU (`make gpu-check` runs them, and its mutation score); every
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from bce_helpers.fast.warm_up import warm_up_then_reset
+from bce_helpers.train import StepFn
 
 
 def synchronize(device: torch.device) -> None:
@@ -49,7 +48,6 @@ class CudaGraphStep:
             )
         self.step = step
         self.inputs, self.targets = inputs.clone(), targets.clone()  # the graph's own buffers
-        from bce_helpers.train import warm_up_then_reset  # train imports this module
 
         stream = torch.cuda.Stream(inputs.device)  # warm-up and recording off the main stream
         stream.wait_stream(torch.cuda.current_stream(inputs.device))

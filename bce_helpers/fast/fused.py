@@ -17,8 +17,8 @@ gradient by the upstream one out of place), and nothing in it waits for the devi
 CUDA graph can record it. Called eagerly, the loss goes through an autograd.Function with the
 same forward and backward, which costs the host less per call than the op's dispatch.
 
-Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fused_triton); on the CPU, for
-float32 without weights, a C kernel built at first use (bce_helpers.fused_cpu); elsewhere
+Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fast.fused_triton); on the CPU, for
+float32 without weights, a C kernel built at first use (bce_helpers.fast.fused_cpu); elsewhere
 (weights, float64, 16-bit types, MPS) the same formulas through torch.compile, which
 inductor fuses into one loop. Without a working compiler the formulas run eagerly, with a
 warning: correct, not fused.
@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from bce_helpers import fused_cpu, fused_triton
-from bce_helpers.compiler import compile_enabled, compiled
-from bce_helpers.fused_triton import Periodic
+from bce_helpers.fast import fused_cpu, fused_triton
+from bce_helpers.fast.compiler import compile_enabled, compiled
+from bce_helpers.fast.fused_triton import Periodic
 from bce_helpers.losses import _check_unit_interval, check_bce_args
 
 # atanh(s) / s = 1 + z/3 + z^2/5 + ... with z = s^2 at most 1/9: float64 takes the

@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bce_helpers.compiler import compile_enabled
+from bce_helpers.fast.compiler import compile_enabled
 
 BLOCK = 256  # elements summed in float32 before the block's sum joins the float64 total
 MULTITHREAD_FROM = 2**16  # below this a thread costs more than it saves
@@ -69,7 +69,7 @@ typedef union {{
   uint32_t u;
 }} bits_t;
 
-/* one element's loss and gradient (see bce_helpers.fused.one_pass) */
+/* one element's loss and gradient (see bce_helpers.fast.fused.one_pass) */
 static inline pair_t element(float x, float y, float scale) {{
   float a = x < 0.0f ? -x : x;
   a = a > {floor}f ? {floor}f : a; /* NaN stays NaN */
@@ -194,8 +194,8 @@ VARIANTS = [
 
 
 def source() -> str:
-    """The kernel's C source, with the constants of bce_helpers.fused's formulas."""
-    from bce_helpers import fused  # here: fused imports this module
+    """The kernel's C source, with the constants of bce_helpers.fast.fused's formulas."""
+    from bce_helpers.fast import fused  # here: fused imports this module
 
     a = [2 * c for c in reversed(fused.ATANH_SERIES[torch.float32])]
     p = fused.EXP_POLYNOMIAL
