@@ -22,7 +22,7 @@ from bce_suite.parameters import (
     sweep_parameters,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NB01 = REPO / "notebooks" / "01_bce_loss.ipynb"
 NB04 = REPO / "notebooks" / "04_pos_weight.ipynb"
 

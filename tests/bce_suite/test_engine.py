@@ -20,7 +20,7 @@ import pytest
 
 pytestmark = pytest.mark.notebook
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = str(REPO / "tests" / "fixtures" / "notebooks")
 DASK = str(Path(sys.executable).parent / "dask")
 SWEEP = ["sweep", "01", "--notebooks", FIXTURES, "-p", "x", "1", "2", "3", "4"]

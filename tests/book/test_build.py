@@ -23,9 +23,9 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
+from tests.bce_suite.test_page import IMAGES
 from tests.checkout import REPO_ROOT, all_notebooks
-from tests.test_jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
-from tests.test_report_browser import IMAGES
+from tests.notebooks.test_jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
 
 pytestmark = pytest.mark.browser
 

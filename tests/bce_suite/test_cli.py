@@ -21,7 +21,7 @@ from bce_suite.parameters import check_parameters, coerce_value, grid, run_name
 from tests.checkout import find_notebook
 
 CLI = [sys.executable, "-m", "bce_suite"]
-FIXTURES = str(Path(__file__).resolve().parent / "fixtures" / "notebooks")
+FIXTURES = str(Path(__file__).resolve().parents[1] / "fixtures" / "notebooks")
 
 
 def cli(*args, timeout=300):

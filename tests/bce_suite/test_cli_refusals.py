@@ -111,7 +111,7 @@ def test_the_example_grids_pass_the_checks(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(engine, "run_jobs", lambda jobs, *a, **k: seen.extend(jobs) or [])
     monkeypatch.setattr(cli, "write_sweep_report", lambda *a: None)
-    grids = Path(__file__).resolve().parent.parent / "grids"
+    grids = Path(__file__).resolve().parents[2] / "grids"
     for notebook, grid in (("04", "04_pos_weight.yaml"), ("05", "05_lr_batch_size.yaml")):
         assert main(["sweep", notebook, "--grid", str(grids / grid), "--out", str(tmp_path)]) == 0
     assert len(seen) == 7 + 6

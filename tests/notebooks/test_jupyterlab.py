@@ -27,10 +27,10 @@ from papermill.parameterize import parameterize_notebook
 
 from bce_suite.parameters import QUICK_PARAMS
 from tests.checkout import NOTEBOOK_DIR, all_notebooks
-from tests.explorer_checks import EXPLORER_CHECKS
+from tests.notebooks.explorer_checks import EXPLORER_CHECKS
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -13,11 +13,11 @@ from bce_suite.execute import run_task
 from bce_suite.parameters import effective_parameters
 from bce_suite.reports import write_sweep_report
 from bce_suite.runs import Job
-from tests.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
+from tests.notebooks.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
 
 pytestmark = [pytest.mark.notebook, pytest.mark.browser]
 
-SQUARE = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "01_square.ipynb"
+SQUARE = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "01_square.ipynb"
 
 
 @pytest.fixture

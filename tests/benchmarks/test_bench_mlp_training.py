@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "bench_mlp_training.py"
 SMALL = ("--n-samples", "256", "--epochs", "1", "--repeats", "1")
 

@@ -13,7 +13,7 @@ from torch._dynamo.exc import BackendCompilerFailed
 
 from bce_helpers.fast import compiler, fused, fused_cpu
 from bce_helpers.fast.fused import fused_bce_with_logits
-from tests.test_losses import TOL, bce_case
+from tests.bce_helpers.test_losses import TOL, bce_case
 
 # the 16-bit types are compared with torch's float32 result on the same (rounded) inputs
 LOW_PRECISION_TOL = {

@@ -7,7 +7,7 @@ import torch
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from bce_helpers.explorers import threshold_explorer
-from tests.test_metrics import scored_case
+from tests.bce_helpers.test_metrics import scored_case
 
 
 @pytest.mark.parametrize("threshold", [0.1, 0.35, 0.5, 0.9])

@@ -12,7 +12,7 @@ from bce_suite import resume
 from bce_suite.execute import Outcome
 from bce_suite.runs import Job, RunResult
 
-SQUARE = Path(__file__).parent / "fixtures" / "notebooks" / "01_square.ipynb"
+SQUARE = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "01_square.ipynb"
 
 
 def executed(out_dir: Path, run: str, record: dict | None, text: str | None = None) -> Path:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from bce_helpers.fast import fused_triton
 from bce_helpers.fast.fused import fused_bce_with_logits
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 # relative to the largest reference value: float32 partial sums, and 16-bit values rounded
 # once (bfloat16 keeps 8 bits) against float64 on the same rounded inputs
 RTOL = {torch.float32: 2e-6, torch.bfloat16: 8e-3, torch.float16: 1e-3}
@@ -114,7 +114,10 @@ def check_bad_targets(device: str) -> None:
 def test_triton_kernels_match_float64_under_the_interpreter():
     """TRITON_INTERPRET=1 runs Triton kernels on CPU tensors. Triton reads it when it
     compiles a kernel's definition, so the cases run in a subprocess that sets it first."""
-    code = "from tests.test_fused_triton import run_triton_cases; run_triton_cases('cpu')"
+    code = (
+        "from tests.bce_helpers.fast.test_fused_triton import run_triton_cases; "
+        "run_triton_cases('cpu')"
+    )
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-c", code + "; print('ok')"],

@@ -13,9 +13,9 @@ from bce_suite.execute import Outcome, run_task, strip_run_metadata
 from bce_suite.parameters import ParameterError, check_parameters, effective_parameters
 from bce_suite.runs import Job, RunResult, headline_numbers
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "notebooks"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 SQUARE = FIXTURES / "01_square.ipynb"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_find_notebook_by_number_stem_or_file():

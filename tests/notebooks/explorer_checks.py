@@ -32,7 +32,9 @@ class ExplorerPage:
     """One explorer on a page: its readout, its figure, and its controls."""
 
     def __init__(self, page, name: str) -> None:
-        from tests.test_jupyterlab import PANEL  # the notebook in view (that module imports this)
+        from tests.notebooks.test_jupyterlab import (
+            PANEL,  # the notebook in view (that module imports this)
+        )
 
         self.page, self.root = page, f"{PANEL} .bce-explorer-{name}"
         page.wait_for_selector(f"{self.root} .bce-readout pre", timeout=60_000)
