@@ -11,6 +11,14 @@ from typing import Any
 
 import torch
 
+# torch.compiler.is_compiling is torch >= 2.3's name
+_is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
+
+
+def is_compiling() -> bool:
+    """Whether dynamo is tracing the code that calls this (a graph is being made)."""
+    return _is_compiling()
+
 
 def compile_enabled() -> bool:
     """Whether torch.compile may be used here (this torch has it; BCE_HELPERS_COMPILE != 0)."""

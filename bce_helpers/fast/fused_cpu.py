@@ -195,7 +195,7 @@ VARIANTS = [
 
 def source() -> str:
     """The kernel's C source, with the constants of bce_helpers.fast.fused's formulas."""
-    from bce_helpers.fast import fused  # here: fused imports this module
+    from bce_helpers.fast import formulas as fused
 
     a = [2 * c for c in reversed(fused.ATANH_SERIES[torch.float32])]
     p = fused.EXP_POLYNOMIAL

@@ -30,15 +30,6 @@ try:
 except ImportError:  # a torch without Triton: the compiled or eager path is used
     triton = None
 
-# the minimax fit of atanh(s)/s - 1 = z/3 + z^2/5 + ... (z = s^2 <= 1/9) in 4 terms,
-# also used by fused.log1p_series
-ATANH_SERIES_FLOAT32 = (
-    0.3333320656053216,
-    0.20010849882540158,
-    0.1399956457508059,
-    0.1401225877733188,
-)
-
 
 class Periodic(NamedTuple):
     """A weight laid out along the flattened input: element i uses values[(i // inner) % period]."""
@@ -117,7 +108,8 @@ if triton is not None:
 
     @triton.jit
     def _log1p_series(t):
-        # log1p(t) = 2 atanh(s), s = t / (2 + t): see fused.log1p_series
+        # log1p(t) = 2 atanh(s), s = t / (2 + t): see formulas.log1p_series and its
+        # ATANH_SERIES_FLOAT32
         s = t / (2.0 + t)
         z = s * s
         series = z * (
