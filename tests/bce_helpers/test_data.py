@@ -1,29 +1,167 @@
-"""bce_helpers.data and bce_helpers.train against torchvision and DataLoader themselves."""
+"""bce_helpers.data against torchvision's FakeData, scikit-learn's make_circles, hand-computed
+moments, and properties any correct implementation has."""
 
 import math
 
 import pytest
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 from torchvision.datasets import FakeData
 
 from bce_helpers.data import (
+    as_targets,
+    circles,
     fake_images,
     imbalanced_blobs,
     learnable_images,
     train_test_images,
 )
-from bce_helpers.fast.training import train_fast
-from bce_helpers.fast.warm_up import warm_up_then_reset
-from bce_helpers.models import MLP, ConstantLogit
-from bce_helpers.train import chance_loss, criterion_for, newton_step_length, shuffled_batches
+
+# A device that exists on every machine, CPU-only ones included, and is not the CPU: a tensor
+# moved there keeps its shape and dtype, so "on the requested device" can be checked anywhere.
+META = torch.device("meta")
+
+
+def fakedata(size, image_size, num_classes=None, offset=0):
+    """torchvision's FakeData + ToTensor, stacked: (images, labels)."""
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    ds = FakeData(size, image_size, transform=transforms.ToTensor(), random_offset=offset, **kwargs)
+    items = [ds[i] for i in range(size)]
+    return torch.stack([x for x, _ in items]), [y for _, y in items]
+
+
+# --- imbalanced_blobs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction"), [(2, 0.5), (3, 0.5), (5, 0.5), (7, 0.3), (11, 0.95), (1000, 0.1)]
+)
+def test_imbalanced_blobs_have_exactly_the_rounded_share_of_positives(n, fraction):
+    x, y = imbalanced_blobs(n, fraction, seed=1)
+    assert x.shape == (n, 2) and y.shape == (n, 1)
+    assert x.dtype == torch.float32 and y.dtype == torch.float32
+    assert set(y.flatten().tolist()) <= {0.0, 1.0}
+    assert y.sum().item() == round(n * fraction)  # Python's round, as the docstring says
+
+
+def test_imbalanced_blobs_are_two_unit_variance_gaussians_at_plus_minus_half_separation():
+    n, fraction, separation = 4000, 0.25, 3.0
+    x, y = imbalanced_blobs(n, fraction, separation=separation, seed=2)
+    for label, sign, count in ((1.0, 1, 1000), (0.0, -1, 3000)):
+        cls = x[y[:, 0] == label]
+        assert len(cls) == count
+        se_mean, se_std = 1 / math.sqrt(count), 1 / math.sqrt(2 * count)
+        mean, std = cls.mean(0).tolist(), cls.std(0).tolist()
+        assert mean[0] == pytest.approx(sign * separation / 2, abs=5 * se_mean)
+        assert mean[1] == pytest.approx(0.0, abs=5 * se_mean)  # separated along x only
+        assert std == pytest.approx([1.0, 1.0], abs=5 * se_std)
+        # unit variance means independent noise per sample, not one draw broadcast to all
+        assert torch.unique(cls[:, 1]).numel() == count
+
+
+def test_imbalanced_blobs_are_shuffled():
+    _, y = imbalanced_blobs(200, 0.5, seed=0)
+    first_half = y[:100].sum().item()
+    assert 0 < first_half < 100, "positives are spread, not the first round(n * fraction)"
+
+
+def test_imbalanced_blobs_depend_on_their_seed_only():
+    torch.manual_seed(0)
+    expected_global = torch.rand(3)
+    torch.manual_seed(0)
+    a = imbalanced_blobs(50, 0.3, seed=5)
+    assert torch.equal(torch.rand(3), expected_global), "the global generator is left alone"
+    torch.manual_seed(123)  # another global state: the same data
+    b = imbalanced_blobs(50, 0.3, seed=5)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    c = imbalanced_blobs(50, 0.3, seed=6)
+    assert not torch.equal(a[0], c[0]) and not torch.equal(a[1], c[1])
+
+
+def test_imbalanced_blobs_land_on_the_requested_device():
+    x, y = imbalanced_blobs(10, 0.3, device=META)
+    assert x.device == META and y.device == META
+    assert x.shape == (10, 2) and y.shape == (10, 1)
+    x, y = imbalanced_blobs(10, 0.3)
+    assert x.device.type == "cpu" and y.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            dict(n_samples=10, positive_fraction=0.0),
+            r"positive_fraction must be in \(0, 1\), got 0",
+        ),
+        (
+            dict(n_samples=10, positive_fraction=1.0),
+            r"positive_fraction must be in \(0, 1\), got 1",
+        ),
+        (dict(n_samples=10, positive_fraction=-0.5), r"positive_fraction .*, got -0.5"),
+        (dict(n_samples=1, positive_fraction=0.5), r"n_samples must be >= 2, got 1$"),
+        (dict(n_samples=0, positive_fraction=0.5), r"n_samples must be >= 2, got 0$"),
+    ],
+)
+def test_imbalanced_blobs_refuse_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        imbalanced_blobs(**kwargs)
+
+
+# --- fake_images and the image argument checks ------------------------------------------------
+
+
+def test_fake_images_smallest_sizes_equal_fakedata():
+    images, labels = fake_images(1, (1, 3, 2), num_classes=1)
+    ref_images, ref_labels = fakedata(1, (1, 3, 2), num_classes=1)
+    assert torch.equal(images, ref_images) and labels.tolist() == ref_labels == [0]
+
+
+def test_fake_images_default_classes_are_fakedatas():
+    images, labels = fake_images(40, (1, 4, 4))
+    ref_images, ref_labels = fakedata(40, (1, 4, 4))  # FakeData's own default: 10 classes
+    assert torch.equal(images, ref_images) and labels.tolist() == ref_labels
+    assert images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(size=0), "size must be a positive int, got 0"),
+        (dict(size=True), "size must be a positive int, got True"),
+        (dict(size=2.5), "size must be a positive int, got 2.5"),
+        (dict(size=-3), "size must be a positive int, got -3"),
+        (dict(size=2, image_size=(3, 0, 4)), r"three positive ints \(C, H, W\), got \(3, 0, 4\)"),
+        (dict(size=2, image_size=(3, 4.0, 4)), r"three positive ints .*, got \(3, 4.0, 4\)"),
+        (dict(size=2, image_size=(1, 2, 2, 2)), r"three positive ints .*, got \(1, 2, 2, 2\)"),
+        (dict(size=2, image_size=(3, 4)), r"three positive ints .*, got \(3, 4\)"),
+        (dict(size=2, image_size=(4, 2, 2)), r"1 or 3 channels .*, got \(4, 2, 2\)"),
+        (dict(size=2, num_classes=0), "num_classes must be a positive int, got 0"),
+        (dict(size=2, num_classes=True), "num_classes must be a positive int, got True"),
+        (dict(size=2, num_classes=2.0), "num_classes must be a positive int, got 2.0"),
+        (dict(size=2, num_classes=-1), "num_classes must be a positive int, got -1"),
+        (dict(size=2, workers=0), "workers must be a positive int or None, got 0"),
+        (dict(size=2, workers=True), "workers must be a positive int or None, got True"),
+        (dict(size=2, workers=1.0), "workers must be a positive int or None, got 1.0"),
+        (dict(size=2, workers=-2), "workers must be a positive int or None, got -2"),
+    ],
+)
+def test_fake_images_refuse_bad_arguments_naming_argument_and_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fake_images(**{"image_size": (1, 2, 2), **kwargs})
+
+
+def test_learnable_images_check_their_arguments_too():
+    with pytest.raises(ValueError, match="size must be a positive int, got 0"):
+        learnable_images(0, (1, 2, 2))
+    with pytest.raises(ValueError, match=r"1 or 3 channels .*, got \(2, 2, 2\)"):
+        learnable_images(3, (2, 2, 2))
+    images, labels = learnable_images(1, (1, 2, 3))  # the smallest size is fine
+    assert images.shape == (1, 1, 2, 3) and labels.shape == (1,)
 
 
 @pytest.mark.parametrize(
     ("size", "image_size", "num_classes", "offset"),
-    # (3, 64, 64): 2 images per chunk, 16 per task, so 40 images make 3 tasks for the threads
+    # (3, 64, 64): 2 images fill the drawing buffer, so 40 images take many buffers per thread
     [
         (40, (3, 28, 28), 2, 0),
         (25, (1, 7, 5), 10, 1000),
@@ -32,24 +170,21 @@ from bce_helpers.train import chance_loss, criterion_for, newton_step_length, sh
     ],
 )
 def test_fake_images_equal_torchvision_fakedata(size, image_size, num_classes, offset):
-    ds = FakeData(
-        size, image_size, num_classes, transform=transforms.ToTensor(), random_offset=offset
-    )
     images, labels = fake_images(size, image_size, num_classes, random_offset=offset)
+    ref_images, ref_labels = fakedata(size, image_size, num_classes, offset)
     assert images.dtype == torch.float32 and labels.dtype == torch.int64
     assert images.shape == (size, *image_size) and labels.shape == (size,)
-    assert torch.equal(images, torch.stack([ds[i][0] for i in range(size)]))
-    assert labels.tolist() == [ds[i][1] for i in range(size)]
+    assert torch.equal(images, ref_images) and labels.tolist() == ref_labels
 
 
 def test_fake_images_are_the_same_with_any_number_of_workers():
     images, labels = fake_images(40, (3, 64, 64), 10, random_offset=7, workers=1)
-    for workers in (2, 3, 8):
+    for workers in (2, 3, 8, 40, 100):
         again, again_labels = fake_images(40, (3, 64, 64), 10, random_offset=7, workers=workers)
         assert torch.equal(again, images) and torch.equal(again_labels, labels)
 
 
-@pytest.mark.parametrize("size", [4, 40])  # one task; several tasks on worker threads
+@pytest.mark.parametrize("size", [4, 40])  # one buffer per thread; many buffers per thread
 def test_fake_images_leave_the_global_generator_alone(size):
     torch.manual_seed(0)
     expected = torch.rand(3)
@@ -58,11 +193,78 @@ def test_fake_images_leave_the_global_generator_alone(size):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_train_test_images_are_the_seeds_fakedata_then_the_next_images():
+# --- learnable_images -------------------------------------------------------------------------
+
+
+def clipped_moments(shift: float) -> tuple[float, float]:
+    """Mean and variance of clamp(U + shift, 0, 1) for U uniform on [0, 1], |shift| <= 1."""
+    s = abs(shift)
+    mean = 0.5 + s - s * s / 2  # (1 - s)^2 / 2 + s (1 - s) + s
+    second = (1 - s**3) / 3 + s
+    var = second - mean * mean
+    return (mean if shift >= 0 else 1 - mean), var  # U + s and 1 - (U' + s): mirror images
+
+
+@pytest.mark.parametrize("signal", [None, 0.3])  # None: the documented default, 0.1
+def test_learnable_images_are_clipped_uniform_noise_plus_minus_signal_times_a_pattern(signal):
+    n, shape = 4000, (3, 6, 6)
+    kwargs = {} if signal is None else {"signal": signal}
+    s = 0.1 if signal is None else signal
+    images, labels = learnable_images(n, shape, seed=1, **kwargs)
+    assert images.shape == (n, *shape) and images.dtype == torch.float32
+    assert labels.shape == (n,) and labels.dtype == torch.int64
+    assert images.min().item() >= 0 and images.max().item() <= 1
+    ones = int(labels.sum())
+    assert set(labels.tolist()) == {0, 1} and abs(ones - n / 2) < 5 * math.sqrt(n) / 2
+    m1, m0 = images[labels == 1].mean(0), images[labels == 0].mean(0)
+    high, var = clipped_moments(s)
+    # per pixel: label 1 is U + s p, label 0 is U - s p, p = +-1 fixed; tolerance 5 sigma
+    tol = 5 * math.sqrt(var / min(ones, n - ones))
+    pattern = torch.sign(m1 - m0)
+    assert torch.allclose(m1, 0.5 + (high - 0.5) * pattern, atol=tol)
+    assert torch.allclose(m0, 0.5 - (high - 0.5) * pattern, atol=tol)
+    plus = (pattern > 0).float().mean().item()
+    assert 0.25 < plus < 0.75, "the pattern is random +-1, not a constant"
+    within = torch.cat([images[labels == 1] - m1, images[labels == 0] - m0])
+    assert within.pow(2).mean().item() == pytest.approx(var, abs=0.004)
+    assert images.eq(0).any() and images.eq(1).any(), "clipped at both ends"
+
+
+def test_learnable_images_pattern_is_fixed_and_seeded():
+    a, la = learnable_images(300, (1, 4, 4), seed=3)
+    b, lb = learnable_images(300, (1, 4, 4), seed=3)
+    c, _ = learnable_images(300, (1, 4, 4), seed=4)
+    assert torch.equal(a, b) and torch.equal(la, lb) and not torch.equal(a, c)
+
+
+# --- as_targets, train_test_images, circles -------------------------------------------------
+
+
+def test_as_targets_are_float_columns_on_the_device():
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    targets = as_targets(labels)
+    assert targets.dtype == torch.float32 and targets.device.type == "cpu"
+    assert targets.tolist() == [[0.0], [1.0], [1.0], [0.0], [1.0]]
+    on_meta = as_targets(labels, META)
+    assert on_meta.device == META and on_meta.shape == (5, 1) and on_meta.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kind", ["fakedata", "learnable"])
+def test_train_test_images_all_land_on_the_requested_device(kind):
+    shape = (1, 3, 3)
+    out = train_test_images(kind, 6, 4, shape, seed=2, device=META)
+    assert [t.device for t in out] == [META] * 4
+    assert [tuple(t.shape) for t in out] == [(6, *shape), (6, 1), (4, *shape), (4, 1)]
+    assert all(t.dtype == torch.float32 for t in out)
+    on_cpu = train_test_images(kind, 6, 4, shape, seed=2)
+    assert [t.device.type for t in on_cpu] == ["cpu"] * 4
+
+
+def test_train_test_images_are_fakedatas_first_images_then_the_next_ones():
     train_x, train_y, test_x, test_y = train_test_images("fakedata", 30, 12, (1, 6, 6))
-    ds = FakeData(42, (1, 6, 6), 2, transform=transforms.ToTensor())
-    assert torch.equal(torch.cat([train_x, test_x]), torch.stack([ds[i][0] for i in range(42)]))
-    labels = [[float(ds[i][1])] for i in range(42)]
+    ref_images, ref_labels = fakedata(42, (1, 6, 6), num_classes=2)
+    assert torch.equal(torch.cat([train_x, test_x]), ref_images)
+    labels = [[float(label)] for label in ref_labels]
     assert train_y.tolist() == labels[:30] and test_y.tolist() == labels[30:]
     assert train_y.dtype == torch.float32
 
@@ -72,271 +274,27 @@ def test_train_test_images_learnable_split_one_draw():
     x, y = learnable_images(42, (3, 5, 5), seed=4)
     assert torch.equal(torch.cat([train_x, test_x]), x)
     assert torch.equal(torch.cat([train_y, test_y]), y.float().unsqueeze(1))
-    with pytest.raises(ValueError, match="kind must be 'fakedata' or 'learnable', got 'mnist'"):
+    with pytest.raises(ValueError) as refused:
         train_test_images("mnist", 30, 12, (3, 5, 5))
+    assert str(refused.value) == "kind must be 'fakedata' or 'learnable', got 'mnist'"
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        (dict(size=0), "size must be a positive int, got 0"),
-        (dict(size=4, image_size=(3, 4)), r"image_size must be three positive ints"),
-        (dict(size=4, image_size=(2, 4, 4)), "1 or 3 channels"),
-        (dict(size=4, num_classes=0), "num_classes must be a positive int, got 0"),
-        (dict(size=4, workers=0), "workers must be a positive int or None, got 0"),
-    ],
-)
-def test_fake_images_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        fake_images(**kwargs)
-
-
-def test_learnable_images_carry_their_label():
-    images, labels = learnable_images(4000, (3, 8, 8), seed=1, signal=0.05)
-    assert images.min() >= 0 and images.max() <= 1 and set(labels.tolist()) == {0, 1}
-    again, _ = learnable_images(4000, (3, 8, 8), seed=1, signal=0.05)
-    assert torch.equal(images, again)
-    # the class means differ along one fixed +-1 pattern by about 2 * signal per pixel
-    diff = images[labels == 1].mean(0) - images[labels == 0].mean(0)
-    assert diff.abs().mean().item() == pytest.approx(0.1, abs=0.02)
-
-
-def test_imbalanced_blobs_exact_share():
-    x, y = imbalanced_blobs(1000, 0.1, seed=3)
-    assert x.shape == (1000, 2) and y.shape == (1000, 1) and y.sum().item() == 100
-    # positives sit to the right: separation 2 along the first feature
-    gap = (x[y[:, 0] == 1, 0].mean() - x[y[:, 0] == 0, 0].mean()).item()
-    assert gap == pytest.approx(2.0, abs=0.3)
-    with pytest.raises(ValueError, match="positive_fraction must be in"):
-        imbalanced_blobs(100, 1.5)
-
-
-def test_chance_loss():
-    assert chance_loss(torch.tensor([0.0, 1.0, 1.0, 0.0])) == pytest.approx(math.log(2))
-    p = 0.25
-    expected = -(p * math.log(p) + (1 - p) * math.log(1 - p))
-    assert chance_loss(torch.tensor([1, 0, 0, 0])) == pytest.approx(expected)
-
-
-def test_models():
-    assert MLP()(torch.rand(5, 3, 28, 28)).shape == (5, 1)
-    torch.manual_seed(0)
-    with_sigmoid = MLP()
-    torch.manual_seed(0)
-    logits = MLP(sigmoid=False)  # same weights, no Sigmoid: its outputs are the logits
-    x = torch.rand(5, 3, 28, 28)
-    torch.testing.assert_close(torch.sigmoid(logits(x)), with_sigmoid(x))
-    assert not torch.equal(logits(x), with_sigmoid(x))
-    assert ConstantLogit()(torch.rand(7, 2)).tolist() == [[0.0]] * 7
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_shuffled_batches_match_a_shuffling_dataloader(workers):
-    x = torch.arange(100.0).unsqueeze(1)
-    y = torch.arange(100.0) % 2
-    torch.manual_seed(5)
-    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, num_workers=workers)
-    expected = [xb.flatten().tolist() for _ in range(2) for xb, _ in loader]
-    after_loader = torch.rand(1)
-    torch.manual_seed(5)
-    got = [xb.flatten().tolist() for _ in range(2) for xb, _ in shuffled_batches(x, y, 16)]
-    assert got == expected
-    assert torch.equal(torch.rand(1), after_loader), "global random state ends the same"
-
-
-def guide_loop(loader, epochs, lr, in_features):
-    """The loop of notebook 05's guide as it wrote it, minus its prints: every batch's loss."""
-    mlp = MLP(in_features=in_features)
-    loss_function = nn.BCELoss()
-    optimizer = torch.optim.Adam(mlp.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        for inputs, targets in loader:
-            targets = targets.type(torch.FloatTensor).reshape((targets.shape[0], 1))
-            optimizer.zero_grad()
-            loss = loss_function(mlp(inputs), targets)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
-
-
-def test_train_fast_trains_as_the_guides_dataloader_loop_bit_for_bit():
-    """Same seed, model, data, batches and optimizer: the same losses, batch by batch."""
-    n, shape = 330, (3, 8, 8)  # 330 = 10 full batches of 32 and a short one of 10
-    dataset = FakeData(n, shape, 2, transform=transforms.ToTensor())
-    torch.manual_seed(42)
-    guide_losses = guide_loop(DataLoader(dataset, batch_size=32, shuffle=True), 2, 1e-3, 192)
-    images, targets, _, _ = train_test_images("fakedata", n, 10, shape)
-    records = {}
-    for fused in (False, True):
-        torch.manual_seed(42)
-        model = MLP(in_features=192)
-        records[fused] = train_fast(
-            model, criterion_for("bce"), images, targets, 2, 1e-3, 32, fused_adam=fused
-        )
-    plain, fused = records[False], records[True]
-    assert len(plain.losses) == 2 * 11 and plain.compile_seconds is None
-    assert plain.losses == guide_losses and not plain.fused_adam
-    # fused Adam (torch >= 2.4 on the CPU): the same update, rounded differently
-    assert fused.fused_adam
-    assert max(abs(a - b) for a, b in zip(fused.losses, guide_losses, strict=True)) < 1e-5
-
-
-def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypatch):
-    made = []
-
-    class OldTorchAdam(torch.optim.Adam):  # torch before 2.4 on the CPU
-        def __init__(self, params, fused=None, **kwargs):
-            made.append(fused)
-            if fused:
-                raise RuntimeError(
-                    "`fused=True` requires all the params to be ... supported devices"
-                )
-            super().__init__(params, **kwargs)
-
-    monkeypatch.setattr(torch.optim, "Adam", OldTorchAdam)
-    images, targets = torch.rand(8, 4), torch.ones(8, 1)
-    torch.manual_seed(0)
-    record = train_fast(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4)
-    assert made == [True, None] and not record.fused_adam
-    monkeypatch.undo()
-    torch.manual_seed(0)
-    plain = train_fast(
-        MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4, fused_adam=False
-    )
-    assert record.losses == plain.losses
-
-
-@pytest.mark.parametrize("loss", ["bce", "bce_with_logits"])
-def test_train_fast_warm_up_is_undone_and_timed_apart(loss):
-    images, targets, _, _ = train_test_images("learnable", 100, 10, (1, 4, 4), seed=1)
-    runs, steps = [], []
-    for warm_up in (False, True):
-        torch.manual_seed(3)
-        model = MLP(in_features=16, sigmoid=loss == "bce")
-        runs.append(
-            train_fast(
-                model,
-                criterion_for(loss),
-                images,
-                targets,
-                2,
-                1e-2,
-                32,
-                warm_up=warm_up,
-                on_step=lambda: steps.append(1),
-            )
-        )
-    assert runs[1].losses == runs[0].losses and len(runs[0].losses) == 2 * 4
-    assert runs[0].compile_seconds is None and runs[1].compile_seconds > 0
-    assert len(steps) == 2 * 8, "on_step once per timed step, not for warm-up steps"
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        (dict(epochs=0), "epochs must be a positive int, got 0"),
-        (dict(batch_size=True), "batch_size must be a positive int, got True"),
-        (dict(targets=torch.ones(3, 1)), "same number .* samples, got 8 and 3"),
-        (dict(cuda_graph=True), "cuda_graph=True needs images on a CUDA device, got device 'cpu'"),
-    ],
-)
-def test_train_fast_refuses_bad_arguments_before_training(kwargs, match):
-    model = MLP(in_features=4)
-    before = [p.detach().clone() for p in model.parameters()]
-    args = dict(images=torch.rand(8, 4), targets=torch.ones(8, 1), epochs=1, lr=0.1, batch_size=4)
-    with pytest.raises(ValueError, match=match):
-        train_fast(model, nn.BCELoss(), **{**args, **kwargs})
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-
-
-def test_train_fast_threads_do_not_change_the_losses_and_are_restored():
-    images, targets, _, _ = train_test_images("fakedata", 200, 10, (3, 28, 28))
-    before = torch.get_num_threads()
-    runs = []
-    for threads in (1, 2, None):
-        torch.manual_seed(0)
-        runs.append(train_fast(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=threads))
-        assert torch.get_num_threads() == before
-    assert runs[0].losses == runs[1].losses == runs[2].losses
-    with pytest.raises(ValueError, match="threads must be a positive int or None, got 0"):
-        train_fast(MLP(), nn.BCELoss(), images, targets, 1, 1e-3, 64, threads=0)
-
-
-def test_criterion_for_names_torchs_losses():
-    logits, targets = torch.randn(6, 1), torch.rand(6, 1)
-    expected = nn.functional.binary_cross_entropy_with_logits(logits, targets)
-    torch.testing.assert_close(criterion_for("bce")(torch.sigmoid(logits), targets), expected)
-    assert torch.equal(criterion_for("bce_with_logits")(logits, targets), expected)
-    from bce_helpers.fast.fused import fused_bce_with_logits  # tested against torch in test_fused
-
-    assert criterion_for("fused_bce_with_logits") is fused_bce_with_logits
-    with pytest.raises(ValueError, match=r"loss must be one of 'bce', .*, got 'mse'"):
-        criterion_for("mse")
-
-
-def test_circles_are_sklearns_and_keras_style_init():
+def test_circles_default_is_the_seeds_make_circles_call():
     from sklearn.datasets import make_circles
 
-    from bce_helpers.data import circles
-    from bce_helpers.models import keras_style_mlp
-
-    x, y = circles(100, 0.1, random_state=1)
-    ref_x, ref_y = make_circles(n_samples=100, noise=0.1, random_state=1)
+    x, y = circles()
+    # notebook 06 reproduces the guide's make_circles(n_samples=1000, noise=0.1, random_state=1)
+    ref_x, ref_y = make_circles(n_samples=1000, noise=0.1, random_state=1)
+    assert x.dtype == torch.float32 and y.dtype == torch.float32 and y.shape == (1000, 1)
     assert torch.equal(x, torch.as_tensor(ref_x, dtype=torch.float32))
-    assert y.flatten().tolist() == ref_y.tolist() and y.shape == (100, 1)
-    model = keras_style_mlp()
-    first, last = model[0], model[2]
-    assert first.bias.abs().sum() == 0 and last.bias.abs().sum() == 0
-    bound = math.sqrt(6 / (2 + 100))  # glorot-uniform limit for fan_in 2, fan_out 100
-    assert first.weight.abs().max() <= bound and first.weight.abs().max() > 0.9 * bound
+    assert y.flatten().tolist() == ref_y.tolist()
 
 
-def adam_run(warm_up: bool) -> tuple[list[float], list[torch.Tensor]]:
-    """Six Adam steps of a seeded MLP, with or without warm-up steps undone first."""
-    torch.manual_seed(0)
-    model = MLP(in_features=12, sigmoid=False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    x, y = torch.randn(40, 12), torch.randint(0, 2, (40, 1)).float()
+def test_circles_pass_their_arguments_to_make_circles():
+    from sklearn.datasets import make_circles
 
-    def step(inputs, targets):
-        optimizer.zero_grad()
-        loss = nn.functional.binary_cross_entropy_with_logits(model(inputs), targets)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    if warm_up:
-        warm_up_then_reset(step, model, optimizer, [(x[:8] * 5, y[:8]), (x[:3], y[:3])], steps=3)
-    losses = [step(x[i : i + 8], y[i : i + 8]).item() for i in (0, 8, 16, 24, 32, 0)]
-    return losses, [p.detach().clone() for p in model.parameters()]
-
-
-def test_warm_up_then_reset_leaves_training_unchanged():
-    plain_losses, plain_weights = adam_run(warm_up=False)
-    warm_losses, warm_weights = adam_run(warm_up=True)
-    assert warm_losses == plain_losses
-    assert all(torch.equal(a, b) for a, b in zip(warm_weights, plain_weights, strict=True))
-
-
-def test_newton_step_length_of_the_constant_logit_is_gradient_over_curvature():
-    labels = torch.tensor([[1.0], [0.0], [0.0], [0.0], [1.0]])  # p = 0.4
-    w, p, b = 3.0, 0.4, 0.25
-    model = ConstantLogit()
-    with torch.no_grad():
-        model.bias.fill_(b)
-    criterion = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([w]))
-    length = newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2))
-    s = 1 / (1 + math.exp(-b))
-    gradient = (w * p + 1 - p) * s - w * p  # by hand, notebook 04's derivative
-    curvature = (w * p + 1 - p) * s * (1 - s)
-    assert length == pytest.approx(abs(gradient / curvature), rel=1e-5)
-    with torch.no_grad():  # at b* = log(w p / (1 - p)) the step is 0
-        model.bias.fill_(math.log(w * p / (1 - p)))
-    assert newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) < 1e-6
-    with torch.no_grad():  # a saturated sigmoid is flat: no optimum in reach
-        model.bias.fill_(60.0)
-    assert (
-        newton_step_length(model, lambda out: criterion(out, labels), torch.zeros(5, 2)) == math.inf
-    )
+    x, y = circles(37, 0.25, random_state=4)
+    ref_x, ref_y = make_circles(n_samples=37, noise=0.25, random_state=4)
+    assert x.shape == (37, 2) and y.shape == (37, 1) and y.dtype == torch.float32
+    assert torch.equal(x, torch.as_tensor(ref_x, dtype=torch.float32))
+    assert y.flatten().tolist() == ref_y.tolist()
