@@ -1,13 +1,17 @@
 """Mutation testing of bce_helpers modules with mutmut, against the fast unit tests only.
 
     python tools/mutation.py params checks losses      # one score line per module
-    python tools/mutation.py losses --tests tests/test_losses.py --jobs 1
+    python tools/mutation.py fast/training bce_suite/resume.py --jobs 1
+    python tools/mutation.py losses --tests tests/bce_helpers/test_losses.py
 
-Each module is mutated in its own copy of the package under build/mutation/<module>/
-(the checkout itself is never touched, so other work can go on beside it), and only its
-unit test files run against each mutant: no notebook, no browser. The score is
-killed / total, where a mutant that makes the tests time out counts as killed and one no
-test reaches counts as surviving. Every survivor is printed as a diff.
+A module is a name in bce_helpers (train), a path below it (fast/training) or a file's path
+(bce_suite/resume.py). Its tests are the test file at the mirrored path
+(bce_helpers/fast/training.py: tests/bce_helpers/fast/test_training.py) unless TESTS or
+--tests say otherwise. Each module is mutated in its own copy of the packages under
+build/mutation/<module>/ (the checkout itself is never touched, so other work can go on
+beside it), and only its unit test files run against each mutant: no notebook, no browser.
+The score is killed / total, where a mutant that makes the tests time out counts as killed
+and one no test reaches counts as surviving. Every survivor is printed as a diff.
 Exit status 1 if a module scores below --min-score (default 0: report only).
 """
 
@@ -25,12 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
 
-# The fast unit tests that check each module; other modules: tests/test_<module>.py.
+# Modules checked by more than their own test file (keyed by the module's path); every other
+# module: its mirrored test file (see test_files).
 TESTS = {
-    "data": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
-    "train": ["tests/test_data_train.py", "tests/test_data_train_values.py"],
-    # Most of it runs on CUDA only: its score means something where a GPU is (make gpu-check).
-    "cuda_graph": ["tests/test_cuda_graph.py"],
     "bce_suite/resume.py": [
         "tests/test_runner.py",
         "tests/test_cli_refusals.py",
@@ -42,7 +43,8 @@ TESTS = {
         "tests/test_parameters_values.py",
     ],
 }
-# Parts of a module that belong to another one's tests: mutants named so are not counted.
+# Parts of a module (keyed by its path) that belong to another one's tests: mutants named so
+# are not counted.
 EXCLUDE: dict[str, list[str]] = {}
 # Read by tests, not mutated: the runner's tests find the lessons by number, and check
 # the example grids.
@@ -54,19 +56,26 @@ RESULT_LINE = re.compile(r"^\s+(\S+): (.+)$")
 
 
 def source_of(module: str) -> str:
-    """The file a module name or path stands for: params -> bce_helpers/params.py."""
-    path = module if module.endswith(".py") else f"bce_helpers/{module}.py"
+    """The file a module name or path stands for: params -> bce_helpers/params.py,
+    fast/training -> bce_helpers/fast/training.py; a path ending in .py is itself."""
+    path = module if module.endswith(".py") else f"bce_helpers/{module.strip('/')}.py"
     if not (ROOT / path).is_file():
         raise SystemExit(f"{path} does not exist")
     return path
 
 
-def test_files(module: str) -> list[str]:
+def mirrored_test(source: str) -> str:
+    """The module's own test file: tests/ + its folder + test_<stem>.py."""
+    path = Path(source)
+    return (Path("tests") / path.parent / f"test_{path.stem}.py").as_posix()
+
+
+def test_files(source: str) -> list[str]:
     """The unit test files run against a module's mutants."""
-    files = TESTS.get(module, [f"tests/test_{Path(module).stem}.py"])
+    files = TESTS.get(source, [mirrored_test(source)])
     missing = [f for f in files if not (ROOT / f).is_file()]
     if missing:
-        raise SystemExit(f"no unit tests for {module!r}: {missing} not found; pass --tests")
+        raise SystemExit(f"no unit tests for {source!r}: {missing} not found; pass --tests")
     return files
 
 
@@ -75,9 +84,9 @@ def packages() -> list[str]:
     return sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
 
 
-def prepare(module: str, source: str, tests: list[str]) -> Path:
+def prepare(source: str, tests: list[str]) -> Path:
     """A fresh copy of the packages and the tests, configured to mutate one module."""
-    work = WORK / Path(source).stem
+    work = WORK / Path(source).with_suffix("").as_posix().replace("/", ".")
     shutil.rmtree(work, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "artifacts")
     for package in packages():
@@ -134,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     """Mutate each module in turn, print its score and its survivors."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "modules", nargs="+", help="module names (params) or paths (bce_suite/resume.py)"
+        "modules",
+        nargs="+",
+        help="module names (params), paths in bce_helpers (fast/training) or files "
+        "(bce_suite/resume.py)",
     )
     parser.add_argument("--tests", nargs="+", help="test files (default: the module's own)")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
@@ -144,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     scores = []
     for module in args.modules:
         source = source_of(module)
-        tests = args.tests or test_files(module)
-        work = prepare(module, source, tests)
+        tests = args.tests or test_files(source)
+        work = prepare(source, tests)
         print(f"== {module}: mutating {source} against {' '.join(tests)}")
         started = time.monotonic()
         mutmut(work, "run", "--max-children", str(args.jobs))
         print(f"   {time.monotonic() - started:.0f} s; log: {work / 'mutmut.log'}")
-        skip = args.exclude or EXCLUDE.get(module, [])
+        skip = args.exclude or EXCLUDE.get(source, [])
         found = {
             name: status
             for name, status in statuses(work).items()
@@ -164,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         scores.append((module, caught, len(found), score, survivors))
     print("\nmutation score (killed / total), fast unit tests only:")
     for module, caught, total, score, survivors in scores:
-        print(f"  {module:<10} {caught:>4} / {total:<4} {score:5.1f}%  survivors: {len(survivors)}")
+        print(f"  {module:<16} {caught:>4} / {total:<4} {score:5.1f}%  survivors: {len(survivors)}")
     return 1 if any(s[3] < args.min_score for s in scores) else 0
 
 
