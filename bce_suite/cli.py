@@ -1,17 +1,17 @@
 """Run the suite's notebooks from the command line, on Dask.
 
-    python -m bce_suite run [NOTEBOOK ...] [-p NAME VALUE ...] [--out DIR] [--jobs N]
-    python -m bce_suite sweep NOTEBOOK (--grid FILE.yaml | -p NAME V1 V2 ...) [--jobs N]
-    python -m bce_suite list
-    python -m bce_suite refresh [NOTEBOOK ...]
+    bce-notebooks run [NOTEBOOK ...] [-p NAME VALUE ...] [--out DIR] [--jobs N]
+    bce-notebooks sweep NOTEBOOK (--grid FILE.yaml | -p NAME V1 V2 ...) [--jobs N]
+    bce-notebooks list
+    bce-notebooks refresh [NOTEBOOK ...]
 
-Parameters are checked against each notebook's parameters cell before any task is
-submitted. Runs execute on a local Dask cluster of --jobs worker processes (started and
-stopped by the command), or with --scheduler ADDRESS on an existing cluster; one failing
-run does not stop the others. The client writes every output atomically, and running the
-same command into the same folder again skips the runs complete there with the same
-parameters. Exit status: 0 all runs good, 1 some failed, 2 refused before any run,
-130 interrupted.
+`python -m bce_suite` is the same command. Parameters are checked against each
+notebook's parameters cell before any task is submitted. Runs execute on a local Dask
+cluster of --jobs worker processes (started and stopped by the command), or with
+--scheduler ADDRESS on an existing cluster; one failing run does not stop the others. The
+client writes every output atomically, and running the same command into the same folder
+again skips the runs complete there with the same parameters. Exit status: 0 all runs
+good, 1 some failed, 2 refused before any run, 130 interrupted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Runs as tasks on Dask: on a local cluster the command starts and stops itself, or on
 an existing one (`--scheduler ADDRESS`). The client ships each notebook and its
-parameters; the task returns the executed notebook and results; the client writes them.
+parameters; the task (`run_task`) executes it on a worker and returns the executed
+notebook, its results and its HTML page; the client writes them.
 
 A worker that dies running a task has it executed again elsewhere by the scheduler (and
 the result says so); a notebook that fails is a result, never retried.
@@ -12,6 +13,8 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -19,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
-from bce_suite import resume
-from bce_suite.execute import STARTED_TOPIC, error_line, run_task
-from bce_suite.kernels import stop_kernels
-from bce_suite.runs import Job, RunResult
+from bce_suite import kernels, resume
+from bce_suite.execute import error_line, execute
+from bce_suite.runs import Job, Outcome, RunResult
 
+# Where a worker announces each run it starts (the client counts retries from these).
+STARTED_TOPIC = "bce-suite-run-started"
 # The local cluster: one run at a time per worker, handed out as workers free; and no
-# dashboard, so none of the sampling that feeds it (a stack sample every 10 ms, ticks every
-# 20 ms, memory every 100 ms): 2.8 s of CPU every 20 s, idle, on a 2-core machine; 0.35 s.
+# dashboard, nor the sampling that feeds it (Dask's defaults take a stack sample every
+# 10 ms, tick every 20 ms and read memory every 100 ms): an idle worker stays idle.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.profile.enabled": False,
@@ -81,8 +85,72 @@ def workers_per_host(client: Client) -> dict[str, int]:
     """How many runs each host executes at once: its kernels share its cores."""
     hosts: Counter[str] = Counter()
     for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
-        hosts[address.split("://")[-1].rsplit(":", 1)[0]] += info.get("nthreads", 1)
+        hosts[host_of(address)] += info.get("nthreads", 1)
     return dict(hosts)
+
+
+def host_of(address: str) -> str:
+    """The host of a worker's address: tcp://10.0.0.2:4001 -> 10.0.0.2."""
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def run_task(
+    notebook_text: str,
+    run: str,
+    parameters: dict[str, Any],
+    token: str,
+    workers_per_host: dict[str, int] | None = None,
+    writes_results: bool = True,
+) -> Outcome:
+    """Execute a notebook given as text in a scratch folder of this worker; a failing
+    notebook is an outcome, not an exception (so Dask never retries it). Its kernel gets
+    this host's cores shared among the runs the host executes at once."""
+    worker = _announce(token)
+    sharing = (workers_per_host or {}).get(host_of(worker))
+    host_threads = kernels.threads_per_process(sharing) if sharing else None
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bce-run-") as scratch:
+        folder = Path(scratch)
+        source, executed = folder / "input.ipynb", folder / f"{run}.ipynb"
+        results = folder / f"{run}.json"
+        source.write_text(notebook_text)
+        params = {**parameters, "results_path": str(results)} if writes_results else parameters
+        log = folder / "kernel.log"
+        try:
+            execute(source, executed, params, folder, token, host_threads, kernel_log=log)
+            status, error = "ok", ""
+        except Exception as exc:
+            status, error = "failed", error_line(exc)
+            if not getattr(exc, "ename", None) and log.exists() and log.read_text().strip():
+                error += f" (kernel log: {log.read_text().strip().splitlines()[-1]})"
+        seconds = time.perf_counter() - start
+        page = None
+        if executed.exists():
+            from bce_suite.offline_html import html_page  # nbconvert: where pages render
+
+            try:  # here, so the workers render pages in parallel; the client retries a failure
+                page = html_page(executed)
+            except Exception:
+                page = None
+        return Outcome(
+            status=status,
+            seconds=seconds,
+            notebook=executed.read_text() if executed.exists() else None,
+            results=results.read_text() if results.exists() else None,
+            error=error,
+            worker=worker,
+            page=page,
+        )
+
+
+def _announce(token: str) -> str:
+    """Log this run's start on the scheduler (it outlives the worker); return the worker."""
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a Dask worker
+        return ""
+    worker.log_event(STARTED_TOPIC, {"token": token, "worker": worker.address})
+    return worker.address
 
 
 def run_jobs(
@@ -143,7 +211,7 @@ def _execute(client: Client, todo: dict[int, Job], out_dir: Path, bar: Any) -> d
             job.writes_results,
             # one task group for all runs (Dask groups keys by their first part): the
             # scheduler then queues the runs and hands one to each worker as it frees,
-            # where a group per run was assigned to workers at once, leaving one idle
+            # where a group per run would be assigned to workers at once, leaving one idle
             key=("bce-run", f"{job.run}-{tokens[i]}"),
             pure=False,
         )
@@ -169,7 +237,7 @@ def _execute(client: Client, todo: dict[int, Job], out_dir: Path, bar: Any) -> d
     except KeyboardInterrupt:
         client.cancel(list(futures))
         with contextlib.suppress(Exception):
-            client.run(stop_kernels, list(tokens.values()))
+            client.run(kernels.stop_kernels, list(tokens.values()))
         raise
     starts = defaultdict(list)
     for _, event in client.get_events(STARTED_TOPIC):

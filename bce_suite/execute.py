@@ -1,12 +1,11 @@
-"""Executing one notebook through papermill: in place (refresh, the tests), or as a
-task on a Dask worker that gets the notebook as text and returns what it produced."""
+"""Executing one notebook through papermill into a file written atomically, its run's
+noise stripped: in place (refresh, the tests), or in a worker's scratch folder (the
+engine's task)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from bce_suite import kernels
 
 # Per-run noise papermill and Jupyter leave in a notebook: times, paths, widget state.
 NOISY_METADATA = ("papermill", "execution", "widgets")
-# Where a worker announces each run it starts (the client counts retries from these).
-STARTED_TOPIC = "bce-suite-run-started"
 
 
 def strip_run_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -102,81 +99,3 @@ def error_line(exc: BaseException) -> str:
     if ename:
         return f"{ename}: {evalue}".splitlines()[0]
     return (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0]
-
-
-@dataclass
-class Outcome:
-    """What one task returns to the client: the executed notebook and results as text."""
-
-    status: str  # "ok" or "failed"
-    seconds: float
-    notebook: str | None  # the executed notebook (JSON text), None if it never ran
-    results: str | None  # the results JSON the notebook wrote, None if it wrote none
-    error: str = ""
-    worker: str = ""
-    page: str | None = None  # the executed notebook as an HTML page, rendered on the worker
-
-
-def run_task(
-    notebook_text: str,
-    run: str,
-    parameters: dict[str, Any],
-    token: str,
-    workers_per_host: dict[str, int] | None = None,
-    writes_results: bool = True,
-) -> Outcome:
-    """Execute a notebook given as text in a scratch folder of this worker; a failing
-    notebook is an outcome, not an exception (so Dask never retries it). Its kernel gets
-    this host's cores shared among the runs the host executes at once."""
-    worker = _announce(token)
-    sharing = (workers_per_host or {}).get(_host(worker))
-    host_threads = kernels.threads_per_process(sharing) if sharing else None
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bce-run-") as scratch:
-        folder = Path(scratch)
-        source, executed = folder / "input.ipynb", folder / f"{run}.ipynb"
-        results = folder / f"{run}.json"
-        source.write_text(notebook_text)
-        params = {**parameters, "results_path": str(results)} if writes_results else parameters
-        log = folder / "kernel.log"
-        try:
-            execute(source, executed, params, folder, token, host_threads, kernel_log=log)
-            status, error = "ok", ""
-        except Exception as exc:
-            status, error = "failed", error_line(exc)
-            if not getattr(exc, "ename", None) and log.exists() and log.read_text().strip():
-                error += f" (kernel log: {log.read_text().strip().splitlines()[-1]})"
-        seconds = time.perf_counter() - start
-        page = None
-        if executed.exists():
-            from bce_suite.reports import html_page
-
-            try:  # here, so the workers render pages in parallel; the client retries a failure
-                page = html_page(executed)
-            except Exception:
-                page = None
-        return Outcome(
-            status=status,
-            seconds=seconds,
-            notebook=executed.read_text() if executed.exists() else None,
-            results=results.read_text() if results.exists() else None,
-            error=error,
-            worker=worker,
-            page=page,
-        )
-
-
-def _announce(token: str) -> str:
-    """Log this run's start on the scheduler (it outlives the worker); return the worker."""
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):  # not on a Dask worker
-        return ""
-    worker.log_event(STARTED_TOPIC, {"token": token, "worker": worker.address})
-    return worker.address
-
-
-def _host(address: str) -> str:
-    return address.split("://")[-1].rsplit(":", 1)[0]

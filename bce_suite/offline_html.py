@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
+import nbformat
 from jinja2 import DictLoader, pass_context
 from latex2mathml.converter import convert
 from nbconvert import HTMLExporter
@@ -71,3 +73,9 @@ class OfflineHTMLExporter(HTMLExporter):
             **self.lexer_options,
         )
         return MarkdownWithMath(renderer=renderer).render(source)
+
+
+def html_page(executed: Path) -> str:
+    """An executed notebook as a standalone HTML page that needs no network."""
+    body, _ = OfflineHTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    return body

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 
 from bce_helpers.results import write_bytes_atomic, write_text_atomic
-from bce_suite.runs import RunResult
+from bce_suite.runs import RunResult, format_number
 
 FIGURES = "figures"  # beside index.html: the thumbnails' files
 STYLE = """
@@ -46,8 +46,6 @@ def _cell(text: str, cls: str = "") -> str:
 def run_row(out_dir: Path, r: RunResult, swept: list[str] | None) -> str:
     """One table row: name (linking to its page), status, seconds, parameters, numbers,
     figures."""
-    from bce_suite.reports import format_number
-
     page = out_dir / f"{r.run}.html"
     name = html.escape(r.run or r.notebook)
     link = f"<a href='{html.escape(page.name)}'>{name}</a>" if page.exists() else name

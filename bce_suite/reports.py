@@ -11,16 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from bce_helpers.results import write_json_atomic, write_text_atomic
 from bce_suite.execute import error_line
-from bce_suite.runs import RunResult
-
-
-def format_number(value: Any) -> str:
-    """A number as the reports show it (4 significant digits for floats)."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+from bce_suite.page import write_index
+from bce_suite.runs import RunResult, format_number
 
 
 def describe(result: RunResult) -> str:
@@ -49,16 +43,10 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def html_page(executed: Path) -> str:
-    """An executed notebook as a standalone HTML page that needs no network."""
-    from bce_suite.offline_html import OfflineHTMLExporter
-
-    body, _ = OfflineHTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-    return body
-
-
 def to_html(executed: Path, target: Path) -> None:
     """Render an executed notebook as a standalone HTML page, written atomically."""
+    from bce_suite.offline_html import html_page  # nbconvert: only where a page is missing
+
     write_text_atomic(target, html_page(executed))
 
 
@@ -69,8 +57,6 @@ def summary_rows(results: list[RunResult]) -> list[dict[str, Any]]:
 
 def write_run_report(out_dir: Path, results: list[RunResult]) -> None:
     """summary.json, summary.md, an HTML page per executed notebook and index.html."""
-    from bce_suite.page import write_index
-
     write_json_atomic(out_dir / "summary.json", summary_rows(results))
     md = ["| notebook | status | seconds | headline numbers |", "|---|---|---|---|"]
     md += [f"| {r.run} | {r.status} | {r.seconds:.1f} | {describe(r)} |" for r in results]
@@ -96,8 +82,6 @@ def render_pages(out_dir: Path, results: list[RunResult]) -> None:
 def write_sweep_report(out_dir: Path, swept: list[str], results: list[RunResult]) -> None:
     """sweep.csv and sweep.json, sweep.png (each headline number against each parameter that
     varies), and the pages of a run report with the sweep's table and figure on index.html."""
-    from bce_suite.page import write_index
-
     metrics = sorted({k for r in results for k in r.numbers})
     rows = [
         {"run": r.run, "status": r.status, "seconds": round(r.seconds, 2)}

@@ -10,8 +10,7 @@ from typing import Any
 import nbformat
 
 from bce_helpers.results import read_results, write_text_atomic
-from bce_suite.execute import Outcome
-from bce_suite.runs import Job, RunResult, headline_numbers
+from bce_suite.runs import Job, Outcome, RunResult, headline_numbers
 
 RECORD_KEY = "bce_suite"  # notebook metadata: {"notebook", "parameters", "status"}
 

@@ -1,4 +1,5 @@
-"""A run to do (Job) and what became of it (RunResult)."""
+"""The records of a run, shared by the engine, resume and the reports: what to do (Job),
+what a task returns (Outcome), what became of it (RunResult), and how they are shown."""
 
 from __future__ import annotations
 
@@ -16,6 +17,19 @@ class Job:
     run: str  # the file stem of its outputs
     effective: dict[str, Any] = field(default_factory=dict)  # every value it runs with
     writes_results: bool = True  # the notebook declares results_path
+
+
+@dataclass
+class Outcome:
+    """What one task returns to the client: the executed notebook and results as text."""
+
+    status: str  # "ok" or "failed"
+    seconds: float
+    notebook: str | None  # the executed notebook (JSON text), None if it never ran
+    results: str | None  # the results JSON the notebook wrote, None if it wrote none
+    error: str = ""
+    worker: str = ""
+    page: str | None = None  # the executed notebook as an HTML page, rendered on the worker
 
 
 @dataclass
@@ -45,3 +59,8 @@ def headline_numbers(results: dict[str, Any]) -> dict[str, Any]:
         for k, v in results.items()
         if k not in skip and isinstance(v, int | float) and not isinstance(v, bool)
     }
+
+
+def format_number(value: Any) -> str:
+    """A headline number as the reports show it (4 significant digits for floats)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

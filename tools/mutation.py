@@ -32,15 +32,9 @@ WORK = ROOT / "build" / "mutation"
 # Modules checked by more than their own test file (keyed by the module's path); every other
 # module: its mirrored test file (see test_files).
 TESTS = {
-    "bce_suite/resume.py": [
-        "tests/test_runner.py",
-        "tests/test_cli_refusals.py",
-        "tests/test_resume_values.py",
-    ],
     "bce_suite/parameters.py": [
-        "tests/test_runner.py",
-        "tests/test_cli_refusals.py",
-        "tests/test_parameters_values.py",
+        "tests/bce_suite/test_parameters.py",
+        "tests/bce_suite/test_cli.py",
     ],
 }
 # Parts of a module (keyed by its path) that belong to another one's tests: mutants named so

@@ -1,7 +1,8 @@
-"""A sweep on a real Dask cluster on loopback: a `dask scheduler` and two `dask worker`
-processes (free ports, stopped afterwards), the runner with --scheduler, and one worker
-SIGKILLed mid-sweep: every run completes once, with the numbers of the same sweep run on
-the local default cluster, and the report names the run executed again."""
+"""The engine (bce_suite.engine): the task a worker runs, in-process; and a sweep on a real
+Dask cluster on loopback: a `dask scheduler` and two `dask worker` processes (free ports,
+stopped afterwards), the command with --scheduler, and one worker SIGKILLed mid-sweep:
+every run completes once, with the numbers of the same sweep run on the local default
+cluster, and the report names the run executed again."""
 
 from __future__ import annotations
 
@@ -15,16 +16,48 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 
-pytestmark = pytest.mark.notebook
+from bce_suite.engine import host_of, run_task
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = str(REPO / "tests" / "fixtures" / "notebooks")
 DASK = str(Path(sys.executable).parent / "dask")
 SWEEP = ["sweep", "01", "--notebooks", FIXTURES, "-p", "x", "1", "2", "3", "4"]
 SWEEP += ["-p", "seconds", "3", "--no-progress"]
+SQUARE = Path(FIXTURES) / "01_square.ipynb"
+
+
+def test_host_of_a_worker_address():
+    assert host_of("tcp://10.0.0.2:4001") == "10.0.0.2"
+    assert host_of("tls://[::1]:8786") == "[::1]"
+    assert host_of("") == ""
+
+
+@pytest.mark.notebook
+def test_the_task_returns_the_executed_notebook_its_results_and_its_page():
+    """The task outside Dask: the notebook as text in, everything it made as text out."""
+    outcome = run_task(SQUARE.read_text(), "sq5", {"x": 5, "figure": True}, "t")
+    assert (outcome.status, outcome.error, outcome.worker) == ("ok", "", "")
+    assert json.loads(outcome.results)["square"] == 25 and outcome.seconds > 0
+    nb = nbformat.reads(outcome.notebook, as_version=4)
+    printed = [o.get("text") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert "square=25\n" in printed
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    assert outcome.page.startswith("<!DOCTYPE html>") and "square=25" in outcome.page
+
+
+@pytest.mark.notebook
+def test_a_failing_notebook_is_an_outcome_not_an_exception():
+    text = (Path(FIXTURES) / "02_fails.ipynb").read_text()
+    outcome = run_task(text, "fails", {"message": "bad input"}, "t")
+    assert (outcome.status, outcome.error) == ("failed", "ValueError: bad input")
+    assert outcome.results is None
+    assert "bad input" in outcome.notebook and outcome.page is not None
+    no_results = run_task(SQUARE.read_text(), "sq", {"x": 2}, "t", writes_results=False)
+    assert no_results.status == "ok" and no_results.results is None
 
 
 def free_port() -> int:
@@ -98,6 +131,7 @@ def running_kernel(worker: subprocess.Popen) -> bool:
         return False
 
 
+@pytest.mark.notebook
 def test_a_sweep_survives_a_killed_worker(tmp_path, cluster):
     address, workers = cluster
     by_pid = worker_addresses(address)

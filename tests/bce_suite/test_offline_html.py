@@ -2,7 +2,7 @@
 
 import nbformat
 
-from bce_suite.offline_html import OfflineHTMLExporter, mathml
+from bce_suite.offline_html import OfflineHTMLExporter, html_page, mathml
 
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 COLAB = "https://colab.research.google.com/github/x/y/blob/main/notebooks/01.ipynb"
@@ -26,3 +26,15 @@ def test_math_becomes_mathml_and_nothing_is_fetched():
 def test_tex_latex2mathml_cannot_read_stays_visible_as_code():
     assert mathml("x^") == "<code>x^</code>"  # a superscript with nothing to raise
     assert mathml("a < b").startswith("<math")
+
+
+def test_html_page_renders_an_executed_notebook_file(tmp_path):
+    output = nbformat.v4.new_output("stream", name="stdout", text="square=9\n")
+    cells = [
+        nbformat.v4.new_markdown_cell("# A square\n\n$x^2$"),
+        nbformat.v4.new_code_cell("print('square=9')", outputs=[output]),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "sq.ipynb")
+    page = html_page(tmp_path / "sq.ipynb")
+    assert page.startswith("<!DOCTYPE html>") and "square=9" in page
+    assert "<msup><mi>x</mi><mn>2</mn></msup>" in page and 'src="http' not in page

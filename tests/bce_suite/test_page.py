@@ -1,23 +1,63 @@
-"""index.html of a sweep opened in headless Chromium (launched as tests/test_jupyterlab.py
+"""index.html (bce_suite.page): each run's parameters, numbers and figure thumbnails; and
+a sweep's page opened in headless Chromium (launched as tests/notebooks/test_jupyterlab.py
 does): every figure loads, every link resolves inside the folder, and neither the page nor
 the rendered notebooks it links to ask the network for anything."""
 
 from __future__ import annotations
 
+import base64
+import io
+import os
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from bce_suite import resume
-from bce_suite.execute import run_task
+from bce_suite import page, resume
+from bce_suite.engine import run_task
 from bce_suite.parameters import effective_parameters
 from bce_suite.reports import write_sweep_report
-from bce_suite.runs import Job
+from bce_suite.runs import Job, RunResult
 from tests.notebooks.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
 
-pytestmark = [pytest.mark.notebook, pytest.mark.browser]
-
 SQUARE = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "01_square.ipynb"
+
+
+def png() -> bytes:
+    """A small figure drawn by matplotlib, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [0, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def test_the_page_shows_parameters_numbers_and_figure_thumbnails(tmp_path):
+    figure = png()
+    figure_output = nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(figure).decode()}
+    )
+    cells = [nbformat.v4.new_code_cell("plot()", outputs=[figure_output])]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "sq5.ipynb")
+    (tmp_path / "sq5.html").write_text("<html></html>")
+    good = RunResult("01_square", "ok", 1.0, {"square": 25, "half": 12.5}, run="sq5",
+                     params={"x": 5, "figure": True})  # fmt: skip
+    failed = RunResult("02_fails", "failed", 0.1, error="ValueError: boom", run="f")
+    page.write_index(tmp_path, [good, failed])
+    index = (tmp_path / "index.html").read_text()
+    assert "<title>BCE notebook runs</title>" in index and "2 runs: 1 ok, 1 failed." in index
+    assert "x=5, figure=True" in index and "square = 25" in index and "half = 12.5" in index
+    assert "<a href='sq5.html'>sq5</a>" in index and "<td>f</td>" in index, "f has no page"
+    assert "<td class='failed'>failed</td>" in index and "ValueError: boom" in index
+    assert (tmp_path / page.FIGURES / "sq5-1.png").read_bytes() == figure
+    assert f"src='{page.FIGURES}/sq5-1.png'" in index
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")], "no temporary files"
 
 
 @pytest.fixture
@@ -37,6 +77,8 @@ IMAGES = """() => [...document.images].map(i => ({src: i.getAttribute('src'),
 LINKS = "() => [...document.links].map(a => a.getAttribute('href'))"
 
 
+@pytest.mark.notebook
+@pytest.mark.browser
 def test_the_report_page_loads_its_figures_and_links(browser, sweep_folder):  # noqa: F811
     page = browser.new_page()
     outside: list[str] = []

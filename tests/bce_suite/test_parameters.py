@@ -15,6 +15,7 @@ from bce_suite.parameters import (
     check_parameters,
     coerce_value,
     declared_parameters,
+    effective_parameters,
     grid,
     load_grid,
     run_name,
@@ -25,6 +26,9 @@ from bce_suite.parameters import (
 REPO = Path(__file__).resolve().parents[2]
 NB01 = REPO / "notebooks" / "01_bce_loss.ipynb"
 NB04 = REPO / "notebooks" / "04_pos_weight.ipynb"
+NB05 = REPO / "notebooks" / "05_mlp_training.ipynb"
+FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
+SQUARE = FIXTURES / "01_square.ipynb"
 
 
 def refusal(name: str, value: object, default: object) -> str:
@@ -160,6 +164,34 @@ def test_a_default_of_another_type_refuses_every_value(default):
 
 
 # --- check_parameters / sweep_parameters: the refusals name the parameter ----------------
+
+
+def test_values_are_typed_from_the_declared_defaults():
+    typed = check_parameters(NB05, {"epochs": "2", "lr": "1e-3", "loss": "bce", "seed": 7})
+    assert typed == {"epochs": 2, "lr": 0.001, "loss": "bce", "seed": 7}
+    assert isinstance(typed["lr"], float) and isinstance(typed["epochs"], int)
+    assert coerce_value("results_path", "r.json", None) == "r.json"
+    assert coerce_value("pos_weight", 3, 1.0) == 3.0
+    with pytest.raises(ValueError, match=r"parameter epochs: '2.5' is not int like its default 3"):
+        check_parameters(NB05, {"epochs": "2.5"})
+    with pytest.raises(ValueError, match=r"has no parameter 'epoch'; declared: seed, device"):
+        check_parameters(NB05, {"epoch": "2"})
+
+
+def test_fixture_parameters_are_typed_and_filled_from_the_defaults():
+    assert check_parameters(SQUARE, {"x": "4", "seconds": "1"}) == {"x": 4, "seconds": 1.0}
+    assert effective_parameters(SQUARE, {"x": 4}) == {
+        "x": 4,
+        "seconds": 0.0,
+        "figure": False,
+        "pid_path": None,
+        "seed": 0,
+    }
+    with pytest.raises(ParameterError, match="has no parameter 'results_path'; declared: x,"):
+        check_parameters(SQUARE, {"results_path": "elsewhere.json"})  # the runner's to set
+    none = FIXTURES / "03_no_parameters.ipynb"
+    with pytest.raises(ParameterError, match="declared: none \\(it has no parameters cell\\)"):
+        check_parameters(none, {"x": "1"})
 
 
 def test_check_parameters_types_values_and_names_the_refused_one():

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from bce_suite import resume
-from bce_suite.execute import Outcome
-from bce_suite.runs import Job, RunResult
+from bce_suite.parameters import effective_parameters
+from bce_suite.runs import Job, Outcome, RunResult
 
 SQUARE = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "01_square.ipynb"
 
@@ -176,3 +176,37 @@ def test_clean_stale_removes_each_kind_alone(tmp_path, name):
 def test_clean_stale_in_an_empty_folder_does_nothing(tmp_path):
     resume.clean_stale(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# a run saved, then resumed --------------------------------------------------------------
+
+
+def fixture_job(x: int, **more) -> Job:
+    params = {"x": x, **more}
+    return Job(SQUARE, params, f"sq{x}", effective=effective_parameters(SQUARE, params))
+
+
+def square_outcome(square: int, status: str = "ok") -> Outcome:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    results = json.dumps({"notebook": "01_square", "params": {}, "square": square})
+    return Outcome(status, 1.5, nbformat.writes(nb), results if status == "ok" else None)
+
+
+def test_resume_counts_a_run_complete_only_for_the_parameters_it_recorded(tmp_path):
+    saved = resume.save(tmp_path, fixture_job(2), square_outcome(4))
+    assert (saved.status, saved.numbers) == ("ok", {"square": 4})
+    record = nbformat.read(tmp_path / "sq2.ipynb", as_version=4).metadata[resume.RECORD_KEY]
+    assert record["parameters"]["x"] == 2 and record["parameters"]["seed"] == 0
+    again = resume.completed(tmp_path, fixture_job(2))
+    assert (again.status, again.numbers) == ("skipped", {"square": 4})
+    assert resume.completed(tmp_path, fixture_job(2, seed=0)) is not None, "the default, given"
+    other = fixture_job(2, seed=9)
+    assert resume.completed(tmp_path, other) is None, "same name, other parameters: runs"
+    assert resume.replaced(tmp_path, other) == (
+        f"sq2 in {tmp_path} ran with seed=0: running it again with seed=9"
+    )
+    resume.save(tmp_path, fixture_job(3), square_outcome(0, "failed"))
+    assert resume.completed(tmp_path, fixture_job(3)) is None, "a failed run runs again"
+    assert not (tmp_path / "sq3.json").exists()
+    (tmp_path / "sq2.json").unlink()
+    assert resume.completed(tmp_path, fixture_job(2)) is None, "its results file is missing"
