@@ -1,6 +1,6 @@
 """The whole suite at the test parameter set (`run --quick`), timed, with where time goes.
 
-Prints the wall time of `python -m bce_suite run --quick --jobs N` on the local Dask
+Prints the wall time of `bce-notebooks run --quick --jobs N` on the local Dask
 cluster (goal: at most 60 s on a 2-core machine, the cluster's and the kernels' start-up
 included), then splits one notebook's cost into kernel start, imports and compute,
 measured on a kernel of its own. With --sweep, times a sweep of 16 runs of 04 at small
@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# The command, installed beside this Python (the venv's console script)
+COMMAND = str(Path(sys.executable).with_name("bce-notebooks"))
 IMPORTS = (
     "import torch, torchvision, matplotlib.pyplot, sklearn.datasets, tqdm.auto\n"
     "import bce_helpers.params, bce_helpers.plots, bce_helpers.data, bce_helpers.losses"
@@ -54,7 +56,7 @@ def timed_sweep(jobs: int, scheduler: str | None) -> None:
     """Wall time of 16 runs of 04 at small parameters, with the load around it."""
     engine = ["--scheduler", scheduler] if scheduler else ["--jobs", str(jobs)]
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "bce_suite", *SWEEP_04, *engine, "--no-progress"]
+        cmd = [COMMAND, *SWEEP_04, *engine, "--no-progress"]
         load = os.getloadavg()[0]
         start = time.perf_counter()
         subprocess.run([*cmd, "--out", out], check=True, capture_output=True)
@@ -76,7 +78,7 @@ def main() -> None:
         return
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "bce_suite", "run", "--quick", "--no-progress"]
+        cmd = [COMMAND, "run", "--quick", "--no-progress"]
         cmd += ["--jobs", str(args.jobs), "--out", out]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)

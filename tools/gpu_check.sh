@@ -61,8 +61,8 @@ step() {
 
 step tests "$PYTHON" -m pytest -n 4 --dist loadfile --no-loadscope-reorder tests
 step nbval "$PYTHON" -m pytest --nbval-lax notebooks
-step notebooks-on-cuda "$PYTHON" -m bce_helpers run -p device cuda --out "$OUT/notebooks-cuda" --no-progress
-step 05-gpu-options "$PYTHON" -m bce_helpers sweep 05 -p device cuda -p cuda_graph False True \
+step notebooks-on-cuda "$PYTHON" -m bce_suite run -p device cuda --out "$OUT/notebooks-cuda" --no-progress
+step 05-gpu-options "$PYTHON" -m bce_suite sweep 05 -p device cuda -p cuda_graph False True \
   -p loss bce bce_with_logits fused_bce_with_logits --out "$OUT/05-gpu-options" --no-progress
 # each figure the median over interleaved rounds, correctness checked at every size (both
 # launch variants), each goal compared: a miss fails the step
