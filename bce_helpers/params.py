@@ -187,11 +187,10 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
         Together(
             ("rows", "cols"),
             lambda p: p["rows"] * p["cols"] <= 10_000_000,
-            "rows * cols must be at most 10,000,000: the example keeps about a dozen float32 "
-            "copies of its rows x cols tensors on the CPU (about 50 bytes per element, 0.5 GB "
-            "at 1e7 elements, measured) and computes some twenty losses over them (10 s at "
-            "1e7 on two cores); 1e8 would need about 5 GB and two minutes, for a lesson that "
-            "a small tensor shows as well",
+            "rows * cols must be at most 10,000,000: the example holds about a dozen float32 "
+            "copies of its rows x cols tensors and computes some twenty losses over them, so "
+            "its memory and its work grow with rows * cols, for a lesson that a small tensor "
+            "shows as well",
         ),
     ),
     "04_pos_weight": (
@@ -221,15 +220,17 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             ("epochs", "n_samples", "batch_size"),
             lambda p: p["epochs"] * math.ceil(p["n_samples"] // 2 / p["batch_size"]) <= 10_000,
             "epochs * ceil((n_samples // 2) / batch_size), the optimizer steps, must be at most "
-            "10,000: Keras on its torch backend takes about 20 ms a step on a 2-core CPU "
-            "(the guide's 4,800 steps: 85 s, measured), so more would run for many minutes",
+            "10,000, about twice the guide's 4,800: Keras on its torch backend runs each step "
+            "as a chain of Python calls, however small the batch, so the run's time grows with "
+            "the steps",
         ),
         Together(
             ("epochs", "n_samples"),
             lambda p: p["epochs"] * p["n_samples"] <= 20_000_000,
             "epochs * n_samples, the points passed through the model (each epoch trains on "
-            "one half and evaluates the other), must be at most 20,000,000: 100 epochs of "
-            "1,000,000 points took 5 minutes on a busy 2-core CPU (measured)",
+            "one half and evaluates the other), must be at most 20,000,000: the run's work "
+            "grows with the points however few the steps, and the bound keeps a run of large "
+            "batches as short as one of many small steps",
         ),
     ),
     "07_multi_label": (
@@ -237,15 +238,15 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             ("epochs", "n_images", "batch_size"),
             lambda p: p["epochs"] * math.ceil(p["n_images"] / p["batch_size"]) <= 20_000,
             "epochs * ceil(n_images / batch_size), the optimizer steps per model, must be at "
-            "most 20,000: the notebook trains three models, and a step takes a few "
-            "milliseconds on a 2-core CPU, so more would run for many minutes",
+            "most 20,000: the notebook trains three models, so a run takes three times that "
+            "many steps",
         ),
         Together(
             ("epochs", "n_images", "image_size"),
             lambda p: p["epochs"] * p["n_images"] * p["image_size"] ** 2 <= 500_000_000,
             "epochs * n_images * image_size**2, the pixels each model reads, must be at most "
-            "500,000,000 (the defaults read 4.6 million): three models train on a 2-core "
-            "CPU, so more would run for many minutes",
+            "500,000,000: three models train, each reading that many pixels, so the run's work "
+            "grows with it however few the steps",
         ),
     ),
     "08_thresholds_calibration": (
@@ -268,10 +269,9 @@ TOGETHER: dict[str, tuple[Together, ...]] = {
             ("max_log2_size", "repeats"),
             lambda p: p["repeats"] * 2 ** p["max_log2_size"] <= 2**28,
             "repeats * 2**max_log2_size must be at most 2**28: each size is timed repeats + 1 "
-            "times per method and pass, and on a 2-core CPU eager torch moves well under 1 GB/s "
-            "in float16 (measured), so 2**28 elements once already take minutes; at "
-            "max_log2_size=24 repeats may be up to 16; for longer measurements use "
-            "benchmarks/bench_bce.py",
+            "times per method and pass, so the elements every method reads grow with "
+            "repeats * 2**max_log2_size (at max_log2_size=24 repeats may be up to 16); for "
+            "longer measurements use benchmarks/bench_bce.py",
         ),
     ),
 }

@@ -29,7 +29,8 @@ def shuffled_batches(
     """One epoch of shuffled batches, in the order of a shuffling DataLoader (with workers).
 
     Each batch is gathered by index when it is used: a batch-sized copy, still in cache for
-    the step, where a gather of the whole set per epoch is slower on the CPU."""
+    the step, where a gather of the whole set per epoch would copy it all through memory
+    first."""
     order = dataloader_order(len(inputs)).to(inputs.device)
     for start in range(0, len(inputs), batch_size):
         batch = order[start : start + batch_size]

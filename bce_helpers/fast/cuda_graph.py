@@ -1,7 +1,7 @@
 """A training step recorded as a CUDA graph: code that runs on CUDA devices only.
 
 Its tests need a GPU (`make gpu-check` runs them, and its mutation score); everything in
-`train` that runs on every device is tested on the CPU.
+`fast.training` that runs on every device is tested on the CPU.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Training:
     """What `train_fast` returns: every batch's loss, and where the time went."""
 
     losses: list[float]  # one per mini-batch, in order
-    fused_adam: bool  # whether the optimizer was torch's fused Adam
+    fused_adam: bool  # whether the optimizer is torch's fused Adam
     train_seconds: float  # the training steps themselves, from the first to the last loss read
     compile_seconds: float | None  # warm-up, compilation and graph recording; None if none
 
