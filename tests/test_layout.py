@@ -32,12 +32,22 @@ def fake_item(path: str, notebook: bool = False, browser: bool = False) -> Simpl
 def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
     units = [fake_item("tests/test_a.py") for _ in range(30)]  # 3.0
     notebook_runs = [fake_item("tests/test_b.py", notebook=True) for _ in range(2)]  # 20
-    cells = [fake_item("notebooks/07.ipynb") for _ in range(12)]  # 12
     one_run = [fake_item("tests/test_c.py"), fake_item("tests/test_c.py", notebook=True)]  # 10.1
     one_page = [fake_item("tests/test_d.py", browser=True)]  # 10
-    items = units + one_page + notebook_runs + cells + one_run
+    items = units + one_page + notebook_runs + one_run
     pytest_collection_modifyitems(None, items)
-    assert items == notebook_runs + cells + one_run + one_page + units
+    assert items == notebook_runs + one_run + one_page + units
+
+
+def test_the_files_that_read_other_files_runs_go_last():
+    """The browser layer reads the runs at the defaults that each notebook's own file
+    makes: behind every other file, however long, it finds them done."""
+    pages = [fake_item("tests/notebooks/test_jupyterlab.py", browser=True) for _ in range(9)]
+    units = [fake_item("tests/test_a.py")]
+    notebook_runs = [fake_item("tests/notebooks/test_04_pos_weight.py", notebook=True)]
+    items = pages + units + notebook_runs
+    pytest_collection_modifyitems(None, items)
+    assert items == notebook_runs + units + pages
 
 
 def test_threads_per_process_shares_the_cores_and_never_gives_none():

@@ -1,6 +1,7 @@
 """Parameter sets each notebook's spec accepts run to the end, or are refused in setup.
 
-Every run executes the notebook through papermill. The corners (every parameter at its
+Every run executes the notebook through papermill, in the session's store of runs (a set
+that another test runs too is executed once). The corners (every parameter at its
 minimum, and every parameter at its maximum; where a combination rule refuses a corner, one
 of the rule's numbers moves just far enough for it to hold) run every time, and so does a
 long corner where a notebook trains: the least data, trained for long (LONG_CAPS). With more
@@ -23,8 +24,6 @@ import os
 import random
 from typing import Any
 
-import nbformat
-import papermill
 import pytest
 import torch
 
@@ -38,7 +37,6 @@ from bce_helpers.params import (
     check_params,
     spec_for,
 )
-from bce_suite.execute import execute
 from bce_suite.parameters import declared_parameters
 from tests.checkout import find_notebook
 
@@ -275,26 +273,19 @@ def test_corners_reach_every_bound():
 
 
 @pytest.mark.parametrize(("notebook", "params"), cases())
-def test_accepted_parameters_run_to_the_end_or_are_refused_in_setup(tmp_path, notebook, params):
-    out, results = tmp_path / "out.ipynb", tmp_path / "r.json"
-    try:
-        execute(
-            find_notebook(notebook), out, {**params, "results_path": str(results)}, cwd=tmp_path
-        )
-    except papermill.PapermillExecutionError as err:
-        failed = [
-            c
-            for c in nbformat.read(out, as_version=4).cells
-            if any(o.get("output_type") == "error" for o in c.get("outputs", []))
-        ]
+def test_accepted_parameters_run_to_the_end_or_are_refused_in_setup(executions, notebook, params):
+    run = executions.attempt(notebook, **params)
+    if run.error is not None:
+        failed = run.failed_cell()
         refused = (
-            err.ename == "ValueError" and "setup(" in failed[0].source and "parameter" in err.evalue
+            run.error.startswith("ValueError: ")
+            and failed is not None
+            and "setup(" in failed.source
+            and "parameter" in run.error
         )
-        assert refused, (
-            f"{notebook} with {params} failed in a later cell: {err.ename}: {err.evalue}"
-        )
+        assert refused, f"{notebook} with {params} failed in a later cell: {run.error}"
         return
-    assert results.exists(), "a run that reached the end writes its results JSON"
+    assert run.results is not None, "a run that reached the end writes its results JSON"
 
 
 def test_every_case_is_one_the_spec_accepts():

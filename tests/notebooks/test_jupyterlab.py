@@ -1,9 +1,12 @@
-"""Every notebook run through JupyterLab's own UI in headless Chromium, as a learner would.
+"""The notebooks in JupyterLab's own UI in headless Chromium, as a learner sees them.
 
-The notebooks run at the test parameter set (the runner's --quick; papermill injects them
-after the parameters cell): this layer proves the UI, nbval proves the committed outputs.
-Where a notebook has an explorer, its check (tests/explorer_checks.py) runs on the same
-page once the notebook has run.
+Each notebook with an explorer runs through the UI (Run All, then save) at the test
+parameter set (the runner's --quick; papermill injects it after the parameters cell), and
+its explorer's check (explorer_checks.py) moves it on the same page: the widgets need a
+live kernel. Every other notebook is opened as the session's run at its defaults left it
+(the run its committed outputs are compared with, tests/conftest.py's store): its markdown
+and math render, and every figure shows. The UI path itself is the same for every
+notebook, and the runs prove it.
 
 Needs Debian's chromium (/usr/bin/chromium) and Python's playwright; `.ci/run` installs
 chromium. Screenshots are saved to tests/artifacts/.
@@ -11,6 +14,7 @@ chromium. Screenshots are saved to tests/artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -41,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+RUN_IN_THE_UI = sorted(EXPLORER_CHECKS)
+OPENED_AS_RUN = [p.name for p in all_notebooks() if p.name not in EXPLORER_CHECKS]
 
 pytestmark = [pytest.mark.notebook, pytest.mark.browser]
 
@@ -59,16 +65,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on loopback over a copy of the notebooks, stopped afterwards."""
+    """A JupyterLab server on loopback over a folder with a copy of each notebook run in
+    the UI (the others are written there by their test), stopped afterwards."""
     root = tmp_path_factory.mktemp("lab")
     work = root / "notebooks"
     work.mkdir()
-    for nb in all_notebooks():  # at the test parameter set: the point here is the UI
-        copy = nbformat.read(nb, as_version=4)
-        if quick := QUICK_PARAMS.get(nb.stem):
+    for name in RUN_IN_THE_UI:  # at the test parameter set: the point here is the UI
+        copy = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+        if quick := QUICK_PARAMS.get(Path(name).stem):
             copy.metadata["papermill"] = {}  # where papermill records what it injected
             copy = parameterize_notebook(copy, quick)
-        nbformat.write(copy, work / nb.name)
+        nbformat.write(copy, work / name)
     dirs = {name: root / name for name in ("config", "data", "runtime", "ipython", "mpl", "ws")}
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -115,7 +122,7 @@ def lab(tmp_path_factory):
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((root / "server.log").read_text()) from None
                 time.sleep(0.3)
-        yield url, token
+        yield url, token, work
     finally:
         server.terminate()
         try:
@@ -184,13 +191,16 @@ def click_menu(page, menu: str, command: str) -> None:
     page.click(f".lm-Menu-item[data-command='{command}']")
 
 
-@pytest.mark.parametrize("notebook", [p.name for p in all_notebooks()])
-def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
-    url, token = lab
+def figures(cells: list) -> int:
+    """How many figures (PNG outputs) the cells show."""
+    return sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("notebook", RUN_IN_THE_UI)
+def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, notebook):
+    url, token, _ = lab
     committed = nbformat.read(NOTEBOOK_DIR / notebook, as_version=4)
-    n_figures = sum(
-        "image/png" in o.get("data", {}) for c in committed.cells for o in c.get("outputs", [])
-    )
+    n_figures = figures(committed.cells)
     page = browser.new_page()
     try:
         page.goto(f"{url}/lab/tree/{notebook}?reset&token={token}")
@@ -209,8 +219,7 @@ def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
         page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}.png"), full_page=True)
         with urllib.request.urlopen(f"{url}/api/contents/{notebook}?content=1&token={token}") as r:
             saved = json.load(r)["content"]
-        if explorer_check := EXPLORER_CHECKS.get(notebook):
-            explorer_check(page)  # its explorer, moved as a learner would, on this very page
+        EXPLORER_CHECKS[notebook](page)  # its explorer, moved as a learner would, here
     finally:
         page.close()
     code = [c for c in saved["cells"] if c["cell_type"] == "code"]
@@ -218,8 +227,42 @@ def test_notebook_runs_in_jupyterlab(lab, browser, notebook):
     assert not errors, f"{notebook}: {errors[0]['ename']}: {errors[0]['evalue']}"
     assert all(c["execution_count"] for c in code), "every code cell ran"
     assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
-    shown = sum("image/png" in o.get("data", {}) for c in code for o in c["outputs"])
-    assert shown == n_figures, "every figure of the committed notebook rendered"
+    assert figures(code) == n_figures, "every figure of the committed notebook rendered"
     n_markdown = sum(c.cell_type == "markdown" for c in committed.cells)
+    assert math["cells"] == n_markdown, "every markdown cell rendered"
+    assert math["errors"] == 0 and math["raw"] == [], f"TeX shown raw: {math['raw'][:1]}"
+
+
+# Every markdown cell rendered and MathJax done with it: nothing left raw.
+MATH_DONE = f"""(n) => {{
+    const math = ({RAW_TEX})();
+    return math.cells === n && math.raw.length === 0;
+}}"""
+
+
+@pytest.mark.parametrize("notebook", OPENED_AS_RUN)
+def test_notebook_as_run_at_its_defaults_renders_in_jupyterlab(lab, browser, executions, notebook):
+    url, token, work = lab
+    run = executions(Path(notebook).stem)
+    nbformat.write(run.notebook, work / notebook)
+    committed = nbformat.read(NOTEBOOK_DIR / notebook, as_version=4)
+    n_figures, n_markdown = (
+        figures(committed.cells),
+        sum(c.cell_type == "markdown" for c in committed.cells),
+    )
+    assert figures(run.notebook.cells) == n_figures, "the run draws the committed figures"
+    page = browser.new_page()
+    try:
+        page.goto(f"{url}/lab/tree/{notebook}?reset&token={token}")
+        page.wait_for_function(f"() => ({FIGURES_RENDERED})() >= {n_figures}", timeout=60_000)
+        with contextlib.suppress(sync_api.TimeoutError):  # the asserts say what is missing
+            page.wait_for_function(MATH_DONE, arg=n_markdown, timeout=30_000, polling=250)
+        math = page.evaluate(RAW_TEX)
+        shown = page.evaluate(FIGURES_RENDERED)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}.png"), full_page=True)
+    finally:
+        page.close()
+    assert shown == n_figures, "every figure of the run rendered"
     assert math["cells"] == n_markdown, "every markdown cell rendered"
     assert math["errors"] == 0 and math["raw"] == [], f"TeX shown raw: {math['raw'][:1]}"

@@ -1,4 +1,5 @@
-"""Notebooks 01 and 02 at the edges of their parameters, their outputs against torch."""
+"""Notebook 01 (BCE from scratch): its run at the defaults against the committed outputs
+and against independent references (torch, float64, the formulas by hand)."""
 
 import math
 import re
@@ -8,27 +9,31 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bce_helpers.params import check_params
-from bce_suite.execute import execute
 from tests.checkout import find_notebook
+from tests.notebooks.committed_outputs import assert_reproduced
 
-COMMON = {"seed": 1, "device": "cpu", "results_path": None}
-
-
-def test_02_refuses_more_than_1e7_elements():
-    accepted = check_params("02_functional_bce", {**COMMON, "rows": 10_000, "cols": 1_000})
-    assert accepted["rows"] * accepted["cols"] == 10_000_000
-    with pytest.raises(ValueError, match=r"rows=10000, cols=1001 are not allowed together"):
-        check_params("02_functional_bce", {**COMMON, "rows": 10_000, "cols": 1_001})
+NOTEBOOK = find_notebook("01")
 
 
-def run_outputs(tmp_path, name: str, **params) -> str:
-    """Execute a notebook on the CPU and return all its printed text."""
-    notebook = find_notebook(name)
-    out = tmp_path / notebook.name
-    execute(notebook, out, {**params, "device": "cpu"}, cwd=tmp_path)
-    nb = nbformat.read(out, as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+@pytest.mark.notebook
+def test_its_checked_outputs_are_the_committed_ones(executions):
+    assert_reproduced(executions("01"))
+
+
+@pytest.mark.notebook
+def test_its_results(executions):
+    r = executions("01").results
+    torch.manual_seed(42)
+    x, t = torch.randn(2, 3), torch.rand(2, 3)
+    expected = F.binary_cross_entropy(torch.sigmoid(x), t).item()
+    assert r["example1_loss"] == pytest.approx(expected, abs=1e-6)
+    assert r["example1_loss_by_hand"] == pytest.approx(expected, abs=1e-6)
+    assert 0 <= r["grad_max_abs_err"] < 1e-6
+    assert round(r["howto_example1_loss"], 4) == 1.2200
+    # the training run: the squared error needs ten times as many steps as BCE
+    assert r["bce_first_all_right_step"] * 10 <= r["squared_error_first_all_right_step"]
+    assert r["params"]["seed"] == 42 and r["params"]["n_points"] == 201
+    assert r["device"] in ("cpu", "cuda", "mps") and r["torch_version"] == torch.__version__
 
 
 def first_all_right_step(push, steps: int = 300) -> int:
@@ -54,8 +59,8 @@ def printed(text: str, name: str) -> float:
 
 
 @pytest.mark.notebook
-def test_01_numbers_against_independent_references(tmp_path):
-    text = run_outputs(tmp_path, "01", seed=3, n_points=3)
+def test_its_numbers_against_independent_references(executions):
+    text = executions("01").printed()
 
     # the costliest rows, in order: -log of the probability given to what happened
     rows = [(0.9, 1, 0.9), (0.2, 0, 0.8), (0.6, 0, 0.4), (0.3, 1, 0.3)]
@@ -142,21 +147,12 @@ def test_01_numbers_against_independent_references(tmp_path):
     assert "with weight 3 the worst loss per element is 300.0" in text
 
 
-@pytest.mark.notebook
-def test_02_default_shape_draws_notebook_01s_numbers(tmp_path):
-    """With 3 x 2 the notebook's loss is notebook 01's Example 1 loss (drawn 2 x 3)."""
-    text = run_outputs(tmp_path, "02", seed=5, rows=3, cols=2)
-    torch.manual_seed(5)
-    ex1 = F.binary_cross_entropy(torch.sigmoid(torch.randn(2, 3)), torch.rand(2, 3)).item()
-    assert f"loss by hand = F.binary_cross_entropy: {ex1:.6f} ✓" in text
-
-
 def test_01_explorer_shows_its_figure_where_no_widget_front_end_runs():
     """The committed output carries a PNG and the readout beside the widget view, and the
     HTML export (no widget state: the runner strips it) shows the PNG."""
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(find_notebook("01"), as_version=4)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if c.source == "loss_explorer()")
     (output,) = cell.outputs
     data = output["data"]
