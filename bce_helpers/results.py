@@ -48,9 +48,36 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def _unwritable(value: Any, where: str) -> tuple[str, Any] | None:
+    """Where the first value JSON cannot write sits in `value`, and that value; None if none."""
+    if isinstance(value, dict):
+        items = ((f"{where}[{k!r}]", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    elif value is None or isinstance(value, str | int | float):
+        return None
+    else:
+        return where, value
+    for place, item in items:
+        found = _unwritable(item, place)
+        if found is not None:
+            return found
+    return None
+
+
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
-    """Write JSON atomically (see write_text_atomic)."""
-    return write_text_atomic(path, json.dumps(to_jsonable(data), indent=2, allow_nan=True) + "\n")
+    """Write JSON atomically (see write_text_atomic). A value JSON cannot hold is refused,
+    naming where it sits, before anything is written."""
+    plain = to_jsonable(data)
+    found = _unwritable(plain, "data")
+    if found is not None:
+        where, value = found
+        raise TypeError(
+            f"{where} is {type(value).__name__} {value!r}, which JSON cannot hold: results hold "
+            "numbers, strings, booleans, None, and lists, tuples, dicts, tensors or NumPy "
+            "arrays of them"
+        )
+    return write_text_atomic(path, json.dumps(plain, indent=2, allow_nan=True) + "\n")
 
 
 def write_results(

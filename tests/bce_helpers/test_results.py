@@ -4,6 +4,7 @@ written whole or not at all, and a results record read back as written."""
 import json
 import math
 import os
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -57,12 +58,28 @@ def test_write_json_atomic_round_trips_through_read_results_nan_and_inf_included
     assert os.listdir(path.parent) == ["r.json"], "no temporary file left beside it"
 
 
-@pytest.mark.parametrize("bad", [{"x": {1, 2}}, {"x": object()}, {"x": b"bytes"}])
-def test_a_value_json_cannot_write_is_refused_and_nothing_is_written(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "where", "shown"),
+    [
+        ({"x": {1, 2}}, "data['x']", "set {1, 2}"),
+        ({"x": [1.0, b"ab"]}, "data['x'][1]", "bytes b'ab'"),
+        ([0, {"deep": (1, 1j)}], "data[1]['deep'][1]", "complex 1j"),
+        (Decimal("1.5"), "data", "Decimal Decimal('1.5')"),
+    ],
+)
+def test_a_value_json_cannot_hold_is_refused_by_where_it_sits_and_nothing_is_written(
+    tmp_path, bad, where, shown
+):
     path = tmp_path / "r.json"
     path.write_text('{"old": 1}\n')
-    with pytest.raises(TypeError, match="is not JSON serializable"):
+    with pytest.raises(TypeError) as refused:
         write_json_atomic(path, bad)
+    with pytest.raises(TypeError):
+        json.dumps(to_jsonable(bad))  # what json itself says of it
+    assert str(refused.value) == (
+        f"{where} is {shown}, which JSON cannot hold: results hold numbers, strings, booleans, "
+        "None, and lists, tuples, dicts, tensors or NumPy arrays of them"
+    )
     assert path.read_text() == '{"old": 1}\n', "the file before stays whole"
     assert os.listdir(tmp_path) == ["r.json"]
 
