@@ -89,6 +89,7 @@ def test_keras_style_mlp_is_dense_relu_dense_sigmoid_with_glorot_weights_and_zer
         assert layer.weight.abs().max() <= limit
     # 200 draws of U(-limit, limit) for the default first layer: spread over the whole range
     first = keras_style_mlp().state_dict()["0.weight"]
+    assert first.shape == (100, 2), "by default notebook 06's Dense(100) on 2 features"
     limit = math.sqrt(6 / (2 + 100))
     assert first.abs().max() > 0.9 * limit
     assert first.var().item() == pytest.approx(limit**2 / 3, rel=0.3)
