@@ -120,6 +120,23 @@ def test_dev_is_the_suite_and_the_tests_and_the_extras_are_apart():
     assert not {"pytest", "playwright", "mutmut", "ruff"} & set(suite), "workers need none"
 
 
+def test_an_install_holds_every_package_and_subpackage():
+    """A wheel carries what setuptools finds: each package folder must match an include."""
+    import fnmatch
+
+    include = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    packages = [
+        ".".join(init.parent.relative_to(REPO_ROOT).parts)
+        for top in ("bce_helpers", "bce_suite")
+        for init in sorted((REPO_ROOT / top).rglob("__init__.py"))
+    ]
+    assert {"bce_helpers.fast", "bce_helpers.exercises", "bce_suite"} <= set(packages)
+    left_out = [p for p in packages if not any(fnmatch.fnmatchcase(p, i) for i in include)]
+    assert left_out == []
+
+
 def test_the_command_has_one_name():
     assert PROJECT["scripts"] == {"bce-notebooks": "bce_suite.cli:main"}
     assert (REPO_ROOT / "bce_suite" / "__main__.py").is_file()
