@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-suite
+TORCH_STAMP := $(VENV)/.installed-torch
 # Installed first when the venv has no torch yet. These two come from local disk on the
 # project's machines; elsewhere pip fetches them. Override to keep another torch:
 #   make test TORCH_SPEC="torch torchvision"
@@ -25,14 +27,24 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The venv with torch: the first step of both set-ups
+$(TORCH_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev,keras,book]'
-	touch $(STAMP)
+	touch $(TORCH_STAMP)
 
-run: $(STAMP)
-	$(BIN)/python -m bce_suite run
+# Everything: the command, the tests and lint, keras, the book
+$(STAMP): pyproject.toml | $(TORCH_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,keras,book]'
+	touch $(STAMP) $(RUN_STAMP)
+
+# Only what `make run` needs: the package and the command's extra
+$(RUN_STAMP): pyproject.toml | $(TORCH_STAMP)
+	$(BIN)/python -m pip install -q -e '.[suite]'
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	$(BIN)/bce-notebooks run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -53,10 +65,10 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook and not browser" tests
 
 notebooks: $(STAMP)
-	$(BIN)/python -m bce_suite refresh
+	$(BIN)/bce-notebooks refresh
 	$(BIN)/ruff format notebooks
 
-# Not part of `make test`: about 25 minutes on a quiet 2-core machine for all of them;
+# Not part of `make test` (slow: the README gives its time); all of them by default, or
 # one module: make mutation MUTATE=train
 MUTATE ?= params checks losses data train bce_suite/resume.py bce_suite/parameters.py
 mutation: $(STAMP)
