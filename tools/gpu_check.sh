@@ -4,7 +4,7 @@
 # the committed notebooks, every notebook with device="cuda" (05 also with its GPU options:
 # CUDA-graph replay with each loss), the BCE benchmark against its goals in float32 and
 # bfloat16 at every size from 2^18 to 2^28, the MLP benchmark, and the mutation score of
-# the CUDA-only code (bce_helpers/cuda_graph.py). Every figure is printed and kept in
+# the CUDA-only code (bce_helpers/fast/cuda_graph.py). Every figure is printed and kept in
 # OUT_DIR/gpu-check.log; the exit status is 0 only if every step passed and every goal met.
 #
 #   make gpu-check                    # after the README's set-up (make setup)
@@ -73,7 +73,7 @@ step bench-bce-bfloat16 "$PYTHON" benchmarks/bench_bce.py --device cuda --dtype 
   --log2-sizes $sizes --rounds 7 --goals
 step bench-mlp-training "$PYTHON" benchmarks/bench_mlp_training.py --device cuda
 # The CUDA-graph code's tests run only here: its mutation score (goal 90%, as make mutation's).
-step mutation-cuda-graph "$PYTHON" tools/mutation.py cuda_graph --jobs 4 --min-score 90
+step mutation-cuda-graph "$PYTHON" tools/mutation.py fast/cuda_graph --jobs 4 --min-score 90
 
 echo | tee -a "$log"
 if [ ${#failed[@]} -eq 0 ]; then

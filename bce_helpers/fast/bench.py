@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from bce_helpers.fast.compiler import compiled
+from bce_helpers.fast.cuda_graph import synchronize
 from bce_helpers.fast.fused import fused_bce_with_logits
 from bce_helpers.losses import bce_with_logits
 
@@ -47,12 +48,6 @@ class Timing:
 
     best: float
     median: float
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so the clock measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _timed_calls(fn: Callable[[], object], calls: int, device: torch.device) -> list[float]:
@@ -314,13 +309,11 @@ def last_level_cache_bytes(device: torch.device) -> int | None:
 def memory_needed(n: int, dtype: torch.dtype) -> int:
     """Bytes that copy_gbps and bce_gbps need at their peak for n elements, with a margin.
 
-    Measured on the CPU (torch 2.14, after a warm-up at a small size): at 2**23 elements 37
-    bytes per element at the peak in float32, 32 in bfloat16 and 43 in float16; at 2**24
-    42 in float32 (eager from scratch keeps its intermediates for autograd; the inputs are
-    drawn in float32 first). Counted here: 16 tensors of the dtype and 16 bytes more per
-    element (80 bytes in float32, 48 in the 16-bit types). Below 2**23 the allocator keeps
-    freed blocks and the peak per element is higher (up to 97 bytes in float32 at 2**22),
-    but under 0.5 GiB in all."""
+    Counted: 16 tensors of the dtype and 16 bytes more per element (80 bytes in float32, 48
+    in the 16-bit types): the inputs (drawn in float32 first), the gradient, and eager
+    from scratch's intermediates, which autograd keeps. Below 2**23 elements the allocator
+    keeps freed blocks, so the peak per element can be higher, but the total stays small.
+    tests/bce_helpers/fast/test_bench.py measures the peak at 2**24 against this bound."""
     element_size = torch.empty((), dtype=dtype).element_size()
     return n * (16 * element_size + 16)
 

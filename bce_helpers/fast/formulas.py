@@ -134,7 +134,8 @@ def one_pass(
         loss = torch.where(good, loss, math.nan)
     if reduction != "none" and acc == torch.float32 and _compiling_for_cpu(xf):
         # summed in float64: inductor's float32 sum adds 4096 vectors at a time in float32,
-        # 2e-7 to 2e-6 off over 2^16-2^20 elements on one thread (eager torch's sum is not)
+        # further off than float32's rounding over a million elements on one thread (eager
+        # torch's sum is not)
         loss = loss.to(torch.float64)
     if reduction == "mean":
         loss = loss.mean()

@@ -17,11 +17,10 @@ gradient by the upstream one out of place), and nothing in it waits for the devi
 CUDA graph can record it. Called eagerly, the loss goes through an autograd.Function with the
 same forward and backward, which costs the host less per call than the op's dispatch.
 
-Where the pass runs: on CUDA, a Triton kernel (bce_helpers.fast.fused_triton); on the CPU, for
-float32 without weights, a C kernel built at first use (bce_helpers.fast.fused_cpu); elsewhere
-(weights, float64, 16-bit types, MPS) the same formulas through torch.compile, which
-inductor fuses into one loop. Without a working compiler the formulas run eagerly, with a
-warning: correct, not fused.
+Where the pass runs: on CUDA, the Triton kernels (bce_helpers.fast.fused_triton); on the CPU
+(and MPS) the formulas of bce_helpers.fast.formulas through torch.compile, which inductor
+fuses into one loop. Without a working compiler the formulas run eagerly, with a warning:
+correct, not fused.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,8 +36,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from bce_helpers.fast import fused_cpu, fused_triton
-from bce_helpers.fast.compiler import compile_enabled, compiled, is_compiling
+from bce_helpers.fast import fused_triton
+from bce_helpers.fast.compiler import Compiled, compile_enabled, compiled, is_compiling
 from bce_helpers.fast.formulas import (
     computing_dtype,
     one_pass,
@@ -72,26 +72,60 @@ COMPILE_OPTIONS = {
     # the C++ may do a multiply and an add as one instruction, rounded once
     "cpp.enable_floating_point_contract_flag": "fast",
     # the loss's formulas are longer than inductor's default for a value computed inside the
-    # loop that consumes it (50 operations on the CPU): past that, the 'sum' losses were
+    # loop that consumes it (50 operations on the CPU): past that, the 'sum' losses would be
     # written to memory and summed in a second pass
     "realize_cpu_opcount_threshold": 200,
 }
-# 1-D inputs with dynamic sizes: one compiled kernel serves every rank and shape
-_compiled_flat_one_pass = compiled(
-    _flat_one_pass, "fused_bce_with_logits", dynamic=True, options=COMPILE_OPTIONS
-)
-# the variants (reduction, dtype, weights or not, gradient or not) are each a compiled
-# graph of the same function: more than dynamo's default limit of 8, all bounded
-RECOMPILE_LIMIT = 64
+
+VariantKey = tuple[Any, ...]
+
+
+def variant_key(
+    x: Tensor,
+    y: Tensor,
+    w: Periodic | None,
+    pw: Periodic | None,
+    reduction: str,
+    need_grad: bool,
+) -> VariantKey:
+    """What a compiled graph of the flat pass depends on, other than the sizes: the dtypes,
+    the reduction, the gradient or not, each weight's kind, and the sizes that dynamo
+    specializes (1, and a periodic weight's inner stride of 1)."""
+
+    def kind(weight: Periodic | None) -> tuple[Any, ...] | None:
+        if weight is None:
+            return None
+        return weight.values.dtype, weight.period == 1, weight.inner == 1
+
+    return (x.device.type, x.dtype, y.dtype, x.numel() == 1, kind(w), kind(pw), reduction,
+            need_grad)  # fmt: skip
+
+
+@functools.cache
+def compiled_pass(key: VariantKey) -> Compiled:
+    """The flat pass under torch.compile for one variant, with sizes dynamic: one graph serves
+    every size and rank of that variant.
+
+    Dynamo keeps its graphs, and counts recompilations against its limit, per code object.
+    Each variant gets a code object of its own (a copy of _flat_one_pass's, named after
+    the variant), so a variant's graph is found among its own guards only and many
+    variants never reach the recompile limit of one frame."""
+    code = _flat_one_pass.__code__
+    name = "_flat_one_pass_" + "_".join(
+        str(part).removeprefix("torch.").replace(" ", "").replace("'", "") for part in key
+    )
+    copy = types.FunctionType(
+        code.replace(co_name=name), _flat_one_pass.__globals__, name, _flat_one_pass.__defaults__
+    )
+    return compiled(copy, "fused_bce_with_logits", dynamic=True, options=COMPILE_OPTIONS)
 
 
 @contextlib.contextmanager
 def compile_settings() -> Iterator[None]:
-    """Dynamo's settings for the compiled pass: a bounded number of graphs, each variant once.
-
-    No "duck sizing" (a weight as long as the input by chance would be a new graph), and the
-    formulas' float constants stay constants in the C++ (dynamic=True would otherwise pass
-    each as a graph input, loaded again for every vector)."""
+    """Dynamo's settings for the compiled pass: no "duck sizing" (a weight as long as the
+    input by chance would be a second graph), and the formulas' float constants stay
+    constants in the C++ (dynamic=True would otherwise pass each as a graph input, loaded
+    again for every vector)."""
     dynamo_settings, shape_settings = _settings_patches()
     with dynamo_settings, shape_settings:
         yield
@@ -99,11 +133,10 @@ def compile_settings() -> Iterator[None]:
 
 @functools.cache
 def _settings_patches() -> tuple[contextlib.AbstractContextManager, ...]:
-    # made once: a config patch builds a class when made (about 25 us a call at small
-    # sizes), and one patch object can be entered again and again (it keeps its prior
-    # values per context)
+    # made once: a config patch builds a class when made, and one patch object can be
+    # entered again and again (it keeps its prior values per context)
     return (
-        torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, specialize_float=True),
+        torch._dynamo.config.patch(specialize_float=True),
         torch.fx.experimental._config.patch(use_duck_shape=False),
     )
 
@@ -139,9 +172,9 @@ def _forward(
     reduction: str,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor | None, Tensor | bool | None]:
-    """Pick the path: the Triton kernel, the C kernel, the compiled flat formulas, or eager
-    formulas. Returns the loss, the gradient (or None) and the bad-target flag (None where the
-    pass folds it into NaN losses)."""
+    """Pick the path: the Triton kernel, the compiled flat formulas, or eager formulas.
+    Returns the loss, the gradient (or None) and the bad-target flag (None where the pass
+    folds it into NaN losses)."""
     w = None if weight is None else periodic(weight, x.shape)
     pw = None if pos_weight is None else periodic(pos_weight, x.shape)
     exotic = (weight is not None and w is None) or (pos_weight is not None and pw is None)
@@ -152,28 +185,45 @@ def _forward(
     if fused_triton.usable(x):
         loss, grad = fused_triton.forward(*flat)
         bad = None
-    elif weight is None and pos_weight is None and fused_cpu.usable(x, y):
-        loss, grad, bad = fused_cpu.forward(flat[0], flat[1], reduction, need_grad)
     else:
         grad_scale = None
         if need_grad and reduction == "mean":
             grad_scale = torch.full(
                 (), 1 / x.numel(), dtype=computing_dtype(x.dtype), device=x.device
             )
-        with compile_settings():
-            loss, grad, bad = _compiled_flat_one_pass(*flat, grad_scale)
+        # below autograd, as inside the custom op: eager calls (through the autograd.Function)
+        # and calls from a compiled model's graph then meet one set of dispatch keys, which
+        # dynamo's guards check, and share one graph
+        with compile_settings(), torch._C._AutoDispatchBelowADInplaceOrView():
+            loss, grad, bad = compiled_pass(variant_key(*flat))(*flat, grad_scale)
     if reduction == "none":
         loss = loss.view(x.shape)
     return loss, None if grad is None else grad.view(x.shape), bad
 
 
+# each path pass_path names, and what it does, in a learner's words
+PASS_PATHS = {
+    "a Triton kernel": (
+        "Triton kernels written for this loss run the formulas on the GPU in one pass over "
+        "memory, the loss summed inside the pass"
+    ),
+    "torch.compile (inductor)": (
+        "torch.compile turns the formulas into one loop (inductor fuses their operations): "
+        "x and y are read once, the gradient written once"
+    ),
+    "eager formulas (no compiler)": (
+        "without a working compiler the same formulas run eagerly, one torch operation at a "
+        "time: correct, not fused (each operation is a pass over memory)"
+    ),
+}
+
+
 def pass_path(dtype: torch.dtype, device: torch.device) -> str:
-    """Which path the unweighted pass takes for inputs of this dtype on this device, in words."""
+    """Which path the unweighted pass takes for inputs of this dtype on this device, in words
+    (a key of PASS_PATHS)."""
     probe = torch.empty(0, dtype=dtype, device=device)
     if fused_triton.usable(probe):
         return "a Triton kernel"
-    if fused_cpu.usable(probe):
-        return "a C kernel (built at first use)"
     return "torch.compile (inductor)" if compile_enabled() else "eager formulas (no compiler)"
 
 

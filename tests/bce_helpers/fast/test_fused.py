@@ -1,9 +1,14 @@
-"""fused_bce_with_logits against torch: values, input gradients, the one-pass design, bad
-input, bounded compiles, the Triton kernel (under Triton's interpreter) and the fallback."""
+"""fused_bce_with_logits against torch: values, input and target gradients, the one-pass
+design, bad input, one compiled graph per variant and no recompilation, the eager fallback,
+and the custom op: torch.library's own checks, torch.compile with fullgraph=True, no gradient
+computed where none can be needed, empty inputs; on CUDA: no host sync, CUDA-graph capture,
+launches."""
 
 import contextlib
+import logging
 import re
 import warnings
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -11,7 +16,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from torch._dynamo.exc import BackendCompilerFailed
 
-from bce_helpers.fast import compiler, formulas, fused, fused_cpu
+from bce_helpers.fast import compiler, fused
 from bce_helpers.fast.fused import fused_bce_with_logits
 from tests.bce_helpers.test_losses import TOL, bce_case
 
@@ -43,20 +48,9 @@ def check_against_torch(logits, target, weight, pos_weight, reduction, tol=None)
     torch.testing.assert_close(x1.grad.to(ref.dtype), x2.grad, **tol)
 
 
-@pytest.fixture(params=["C kernel", "inductor"])
-def cpu_path(request, monkeypatch):
-    """Each CPU path of the unweighted float32 loss in turn: the C kernel, then inductor's."""
-    kernel = request.param == "C kernel"
-    if kernel and fused_cpu.library() is None:
-        pytest.skip("the C kernel is not built here (tests/test_fused_cpu.py says why)")
-    monkeypatch.setenv("BCE_HELPERS_CPU_KERNEL", "1" if kernel else "0")
-    assert fused_cpu.usable(torch.zeros(1)) is kernel, "the path named must be the one taken"
-    return request.param
-
-
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_compiled_matches_torch(reduction, weighted, cpu_path):
+def test_compiled_matches_torch(reduction, weighted):
     g = torch.Generator().manual_seed(3)
     x = torch.randn(32, 5, generator=g) * 10
     y = torch.rand(32, 5, generator=g)
@@ -66,9 +60,9 @@ def test_compiled_matches_torch(reduction, weighted, cpu_path):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction, cpu_path):
-    # inductor's float32 sum (4096 vectors at a time in float32) was 2.2e-7 off here on one
-    # thread, 1.9e-6 at 2^16 + 3 elements: the fused loss sums in float64 on the CPU
+def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction):
+    # inductor's float32 sum adds 4096 vectors at a time in float32, further off than float32's
+    # rounding over a million elements on one thread: the fused loss sums in float64 on the CPU
     g = torch.Generator().manual_seed(5)
     x, y = torch.randn(2**20 + 5, generator=g) * 5, torch.rand(2**20 + 5, generator=g)
     ref = F.binary_cross_entropy_with_logits(x.double(), y.double(), reduction=reduction)
@@ -82,7 +76,7 @@ def test_a_long_sum_keeps_float32_accuracy_on_one_thread(reduction, cpu_path):
     assert abs(ours.double().item() / ref.item() - 1) < 1e-7  # float32 rounds at 6e-8
 
 
-def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts(cpu_path):
+def test_compiled_matches_torch_across_sizes_dtypes_and_broadcasts():
     for n in (1, 7, 1000, 2**16 + 3):
         x, y = torch.randn(n) * 5, torch.randint(0, 2, (n,)).float()
         check_against_torch(x, y, None, None, "mean")
@@ -163,41 +157,7 @@ def test_bad_input():
         fused_bce_with_logits(x, y.to("meta"))
 
 
-def test_any_rank_and_shape_compiles_a_bounded_number_of_graphs(cpu_path):
-    from torch._dynamo.utils import counters
-
-    def both_variants(shape):
-        x, y = torch.randn(shape, requires_grad=True), torch.rand(shape)
-        fused_bce_with_logits(x, y).backward()
-        torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / x.numel())
-        x.grad = None
-        w, pw = torch.rand(shape[-1:]), 3 * torch.rand(shape[-2:] if len(shape) > 1 else ())
-        fused_bce_with_logits(x, y, w, pw).backward()
-        expected = w * ((pw * y + 1 - y) * torch.sigmoid(x) - pw * y) / x.numel()  # by hand
-        torch.testing.assert_close(x.grad, expected.detach())
-
-    both_variants((5, 4))  # compiles the variants once: no weights, a weight per class,
-    both_variants((3,))  # and a scalar pos_weight
-    before = counters["stats"]["unique_graphs"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a recompile-limit warning would fail here
-        for shape in [(6, 2), (2, 3, 4), (1, 2, 3, 4, 5), (7, 1, 1, 1, 1, 2), (999,), (20,)]:
-            both_variants(shape)
-    assert counters["stats"]["unique_graphs"] - before == 0
-
-
-@contextlib.contextmanager
-def fresh_compiled(make_compiled):
-    """fused's compiled pass replaced by make_compiled(fn) for the block (and taken: not the
-    C kernel)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BCE_HELPERS_COMPILE", "1")
-        mp.setenv("BCE_HELPERS_CPU_KERNEL", "0")
-        mp.setattr(fused, "_compiled_flat_one_pass", make_compiled(fused._flat_one_pass))
-        yield fused._compiled_flat_one_pass
-
-
-def test_falls_back_to_eager_with_a_warning_only_when_the_compiler_is_missing(monkeypatch):
+def test_falls_back_to_eager_with_a_warning_when_the_compiler_is_missing(monkeypatch):
     def broken_backend(fn, **options):
         def call(*args, **kwargs):
             raise BackendCompilerFailed(torch.compile, RuntimeError("no C++ compiler here"), None)
@@ -205,97 +165,108 @@ def test_falls_back_to_eager_with_a_warning_only_when_the_compiler_is_missing(mo
         return call
 
     monkeypatch.setattr(torch, "compile", broken_backend)
-    with fresh_compiled(lambda fn: compiler.Compiled(fn, "fused_bce_with_logits")) as call:
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
+    fused.compiled_pass.cache_clear()  # fresh variants, compiled (or not) under the patch
+    try:
         x, y = torch.randn(10, requires_grad=True), torch.rand(10)
-        with pytest.warns(RuntimeWarning, match="running the same formulas eagerly"):
+        with pytest.warns(RuntimeWarning, match="(?s)fused_bce_with_logits: .*running the same"):
             loss = fused_bce_with_logits(x, y)
         loss.backward()
         torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(x, y))
         torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / 10)
-        assert call.eager  # for good: no second warning
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            fused_bce_with_logits(x, y)
+            warnings.simplefilter("error")  # that variant runs eagerly for good: no warning
+            again = fused_bce_with_logits(x, y)
+        torch.testing.assert_close(again, F.binary_cross_entropy_with_logits(x, y))
+    finally:
+        fused.compiled_pass.cache_clear()
 
 
-def test_the_callers_errors_reach_the_caller_unchanged(monkeypatch):
-    out_of_memory = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
-    calls = []
-
-    def runs_out_of_memory(fn, **options):
-        def call(*args, **kwargs):
-            calls.append(args)
-            if len(calls) == 1:
-                raise out_of_memory
-            return fn(*args, **kwargs)
-
-        return call
-
-    monkeypatch.setattr(torch, "compile", runs_out_of_memory)
-    with fresh_compiled(lambda fn: compiler.Compiled(fn, "fused_bce_with_logits")) as call:
-        x, y = torch.randn(10), torch.rand(10)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # no "falling back" warning
-            with pytest.raises(torch.OutOfMemoryError) as info:
-                fused_bce_with_logits(x, y)
-            assert info.value is out_of_memory
-            assert not call.eager
-            torch.testing.assert_close(
-                fused_bce_with_logits(x, y), F.binary_cross_entropy_with_logits(x, y)
-            )
-        assert len(calls) == 2  # the second call went through the compiled path again
-
-
-def test_compiler_refusing_outright_falls_back(monkeypatch):
-    def double(x):
-        return 2 * x
-
+def test_the_path_is_named_as_it_is_taken(monkeypatch):
+    cpu = torch.device("cpu")
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        assert fused.pass_path(dtype, cpu) == "torch.compile (inductor)"
     monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
-    assert compiler.compiled(double)(torch.tensor(3.0)).item() == 6.0
-    monkeypatch.setenv("BCE_HELPERS_COMPILE", "1")
-
-    def refuses(fn, **options):
-        raise RuntimeError("Dynamo is not supported on this Python")
-
-    monkeypatch.setattr(torch, "compile", refuses)
-    call = compiler.compiled(double)
-    with pytest.warns(RuntimeWarning, match="Dynamo is not supported"):
-        assert call(torch.tensor(3.0)).item() == 6.0
-    assert call(torch.tensor(4.0)).item() == 8.0 and call.eager
+    assert fused.pass_path(torch.float32, cpu) == "eager formulas (no compiler)"
+    assert {"torch.compile (inductor)", "eager formulas (no compiler)"} < set(fused.PASS_PATHS)
 
 
-@pytest.mark.parametrize("dtype, rtol", [(torch.float32, 2.5e-7), (torch.float64, 5e-16)])
-def test_log1p_series_matches_log1p_on_the_unit_interval(dtype, rtol):
-    # evenly spread, and down to the tiny values exp(-|x|) takes for large |x|
-    t = torch.cat([torch.linspace(0, 1, 2**20, dtype=torch.float64), torch.logspace(-30, 0, 10**4)])
-    t = t.to(dtype)
-    exact = torch.log1p(t.double())
-    rel = (formulas.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-300)
-    assert rel.max().item() <= rtol
-    assert formulas.log1p_series(torch.zeros(3, dtype=dtype)).eq(0).all()
+@contextlib.contextmanager
+def dynamo_messages() -> Iterator[list[str]]:
+    """Every message dynamo logs in the block, its recompilations included, and every
+    warning raised."""
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("torch._dynamo")
+    torch._logging.set_logs(recompiles=True)
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield messages
+        messages += [str(w.message) for w in caught]
+    finally:
+        logger.removeHandler(handler)
+        torch._logging.set_logs()
 
 
-def test_inductor_options_this_torch_lacks_are_left_out():
-    options = {"cpp.enable_floating_point_contract_flag": "fast", "no_such": 1, "cpp.no_such": 2}
-    got = compiler.known_options({"dynamic": True, "options": options})
-    assert got == {"dynamic": True, "options": {"cpp.enable_floating_point_contract_flag": "fast"}}
-    assert compiler.known_options({"dynamic": True}) == {"dynamic": True}
+def test_the_message_capture_sees_a_recompilation():
+    with dynamo_messages() as messages:
+        static = torch.compile(lambda t: t * 2, dynamic=False, backend="eager")
+        static(torch.ones(2))
+        static(torch.ones(3))  # a size of its own: a recompilation
+    assert any("Recompiling function" in m for m in messages), messages
 
 
-def test_exp_neg_matches_exp_and_stays_finite():
-    spread = torch.linspace(0, 87, 2**20, dtype=torch.float64)
-    a = torch.cat([spread, torch.logspace(-30, 0, 10**4, dtype=torch.float64)]).float()
-    exact = torch.exp(-a.double())  # of the same float32 inputs
-    rel = (formulas.exp_neg(a).double() - exact).abs() / exact
-    assert rel.max().item() <= 1.5e-7  # torch's own float32 exp: 6.3e-8 on these points
-    # past exp(-87) it stays at its floor, about 1.6e-38: no 2^k out of range, no inf
-    far = formulas.exp_neg(torch.tensor([87.0, 100.0, 1e30, float("inf")]))
-    assert far.eq(far[0]).all() and 1.6e-38 < far[0].item() < 1.7e-38
-    assert formulas.exp_neg(torch.tensor(float("nan"))).isnan()
-    assert formulas.exp_neg(torch.tensor([0.0])).item() == 1.0
-    # float64 and other devices: torch.exp itself
-    d = torch.tensor([0.5, 800.0], dtype=torch.float64)
-    assert torch.equal(formulas.exp_neg(d), torch.exp(-d))
+# weightings of an input of rank >= 2 whose first and last sizes are at least 2: one
+# variant of the compiled pass each (a per-class weight: a stride of 1 along the flat input,
+# a per-sample pos_weight: a stride of the row's length; scalars)
+WEIGHTINGS = {
+    "none": lambda shape: (None, None),
+    "per class, per sample": lambda shape: (
+        torch.rand(shape[-1]),
+        3 * torch.rand(shape[0], *[1] * (len(shape) - 1)),
+    ),
+    "scalars": lambda shape: (torch.tensor(0.7), torch.tensor([2.0])),
+}
+SHAPES = [(2, 3), (5, 4), (3, 2, 7), (2, 3, 4, 5), (4, 1, 3, 2, 2), (64, 33)]
+# (dtype, reduction, weighting): 11 variants, each fed every shape
+VARIANTS = [
+    *(
+        (torch.float32, r, w)
+        for r in ("mean", "sum", "none")
+        for w in ("none", "per class, per sample")
+    ),
+    (torch.float32, "mean", "scalars"),
+    (torch.float64, "mean", "none"),
+    (torch.float64, "sum", "per class, per sample"),
+    (torch.bfloat16, "none", "per class, per sample"),
+    (torch.float16, "mean", "none"),
+]
+
+
+def test_varied_inputs_compile_one_graph_per_variant_and_never_recompile():
+    """Many sizes and ranks of each dtype, reduction and weighting: torch's values and
+    gradients, one compiled graph per variant (its sizes dynamic, whatever the rank), and
+    not one recompilation logged or warned about. A lone element is a variant of its own
+    (dynamo specializes a size of 1): one graph more."""
+    from torch._dynamo.utils import counters
+
+    fused.compiled_pass.cache_clear()  # compile every variant afresh
+    before = counters["stats"]["unique_graphs"]
+    g = torch.Generator().manual_seed(4)
+    with dynamo_messages() as messages:
+        for dtype, reduction, weighting in VARIANTS:
+            for shape in SHAPES:
+                x = (torch.randn(shape, generator=g) * 4).to(dtype)
+                y = torch.rand(shape, generator=g).to(dtype)
+                w, pw = (None if t is None else t.to(dtype) for t in WEIGHTINGS[weighting](shape))
+                check_against_torch(x, y, w, pw, reduction)
+        for shape in [(1,), (1, 1), (1, 1, 1)]:
+            check_against_torch(torch.randn(shape), torch.rand(shape), None, None, "mean")
+    assert counters["stats"]["unique_graphs"] - before == len(VARIANTS) + 1
+    assert not [m for m in messages if "recompil" in m.lower()], messages
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -308,10 +279,10 @@ def test_compiled_pass_is_one_loop_over_memory(reduction):
     with fused.compile_settings():
         (loss, grad, bad), codes = run_and_get_code(fresh, x, y, None, None, reduction, True, scale)
     # one C++ loop over the elements reads x and y and writes the gradient (and the losses
-    # for 'none'); a second would read memory again, as the 'sum' loss did before
-    # COMPILE_OPTIONS raised inductor's limit on formulas computed inside their consumer
+    # for 'none'); a second would read memory again (the 'sum' loss does, without
+    # COMPILE_OPTIONS's limit on formulas computed inside their consumer)
     assert len(re.findall(r"for\s*\(int64_t x0\b", "".join(codes))) == 1
-    # 1/N comes in as a tensor: without it the loop divided by the size for every vector
+    # 1/N comes in as a tensor: without it the loop divides by the size for every vector
     assert "/ static_cast<double>(ks" not in "".join(codes)
     ref_x = x.clone().requires_grad_()
     ref = F.binary_cross_entropy_with_logits(ref_x, y, reduction=reduction)
@@ -319,3 +290,264 @@ def test_compiled_pass_is_one_loop_over_memory(reduction):
     torch.testing.assert_close(loss, ref.detach())
     torch.testing.assert_close(grad, ref_x.grad)
     assert not bad
+
+
+OP = torch.ops.bce_helpers.fused_bce_with_logits.default
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_the_op_passes_torch_library_opcheck(monkeypatch):
+    """Schema, fake (meta) implementation, autograd registration and AOT dispatch, checked by
+    torch.library.opcheck on real calls with and without weights (the formulas run eagerly
+    inside the op here: what is checked is the op's registration, not its compiled path)."""
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 3, generator=g), torch.rand(8, 3, generator=g)
+    w, pw = torch.rand(3, generator=g), 2 * torch.rand(8, 1, generator=g)
+    for args in [
+        (x.requires_grad_(), y, w, pw, "mean", True),
+        (x.detach(), y, w, None, "none", False),
+    ]:
+        torch.library.opcheck(OP, args)
+
+
+def test_fake_implementation_gives_shapes_without_computing():
+    x = torch.empty(5, 4, device="meta")
+    loss, grad = OP(x, torch.empty(5, 4, device="meta"), None, None, "none", True)
+    assert loss.shape == (5, 4) and grad.shape == (5, 4) and loss.device.type == "meta"
+    loss, grad = OP(x, torch.empty(5, 4, device="meta"), None, None, "mean", False)
+    assert loss.shape == () and grad.numel() == 0
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(6, 3)
+
+    def forward(self, x, y, loss_fn, **kwargs):
+        return loss_fn(self.layer(x) * 4, y, **kwargs)
+
+
+def losses_and_grads(model, x, y, loss_fn, **kwargs):
+    """The loss and the gradients of the model's parameters and of y (when it requires grad)."""
+    model.zero_grad()
+    y = y.detach().requires_grad_(y.requires_grad)
+    loss = model(x, y, loss_fn, **kwargs)
+    (loss.sum() if loss.dim() else loss).backward()
+    return [loss.detach(), *(p.grad for p in model.parameters()), y.grad]
+
+
+def test_compiled_model_keeps_the_loss_in_one_graph():
+    """fullgraph=True: any graph break raises. The op is in the graph, and the loss and the
+    gradients (of the parameters, and of a target that requires grad) are torch's. AOT
+    autograd traces forward and backward through the fake implementation here; inductor,
+    which calls the op as it is, runs in the CUDA test below."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    model = Model()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(model, fullgraph=True, backend=counter)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 6, generator=g), torch.rand(32, 3, generator=g)
+    w, pw = torch.rand(3, generator=g), 3 * torch.rand(3, generator=g)
+    cases = [dict(), dict(weight=w, pos_weight=pw, reduction="none")]
+    for kwargs in cases:
+        for target in (y, y.clone().requires_grad_()):
+            ours = losses_and_grads(compiled, x, target, fused_bce_with_logits, **kwargs)
+            ref = losses_and_grads(model, x, target, F.binary_cross_entropy_with_logits, **kwargs)
+            for a, b in zip(ours, ref, strict=True):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    assert counter.frame_count >= 1
+    ops = {node.target for gm in counter.graphs for node in gm.graph.nodes}
+    assert torch.ops.bce_helpers.fused_bce_with_logits.default in ops
+
+
+def test_a_compiled_model_with_dynamic_sizes_keeps_one_graph_for_every_batch_size():
+    """The op's fake implementation follows symbolic sizes: a model compiled with
+    dynamic=True and fullgraph=True serves every batch size from one graph, with torch's
+    loss and gradients; the pass the op runs is the graph eager calls compiled (no
+    recompilation of it either)."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()  # Model.forward's graphs from other tests' compiles: gone
+    model = Model()
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(model, fullgraph=True, dynamic=True, backend=counter)
+    g = torch.Generator().manual_seed(5)
+    with dynamo_messages() as messages:
+        losses_and_grads(model, torch.randn(7, 6), torch.rand(7, 3), fused_bce_with_logits)
+        for batch in (8, 17, 64, 5):
+            x, y = torch.randn(batch, 6, generator=g), torch.rand(batch, 3, generator=g)
+            ours = losses_and_grads(compiled, x, y, fused_bce_with_logits)
+            ref = losses_and_grads(model, x, y, F.binary_cross_entropy_with_logits)
+            for a, b in zip(ours[:-1], ref[:-1], strict=True):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    assert counter.frame_count == 1
+    assert not [m for m in messages if "recompil" in m.lower()], messages
+
+
+def test_compiled_loss_still_refuses_a_bad_target_on_the_cpu():
+    compiled = torch.compile(fused_bce_with_logits, fullgraph=True, backend="aot_eager")
+    x = torch.randn(10, requires_grad=True)
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\].*first: 1.5"):
+        compiled(x, torch.full((10,), 1.5))
+
+
+@pytest.fixture
+def need_grad_seen(monkeypatch):
+    """The need_grad each pass was asked for, in order."""
+    seen = []
+    forward = fused._forward
+
+    def spy(*args):
+        seen.append(args[-1])
+        return forward(*args)
+
+    monkeypatch.setattr(fused, "_forward", spy)
+    return seen
+
+
+def test_no_gradient_is_computed_where_none_can_be_needed(need_grad_seen):
+    x, y = torch.randn(50, 2), torch.rand(50, 2)
+    ref = F.binary_cross_entropy_with_logits(x, y)
+    torch.testing.assert_close(fused_bce_with_logits(x, y), ref)  # input without grad
+    x.requires_grad_()
+    with torch.no_grad():
+        torch.testing.assert_close(fused_bce_with_logits(x, y), ref)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused_bce_with_logits(x, y), ref)
+    loss = fused_bce_with_logits(x, y)
+    assert need_grad_seen == [False, False, False, True]
+    loss.backward()
+    torch.testing.assert_close(x.grad, (torch.sigmoid(x) - y).detach() / x.numel())
+
+
+def test_only_a_target_that_requires_grad_computes_no_input_gradient(need_grad_seen):
+    x, y = torch.randn(40), torch.rand(40, requires_grad=True)
+    fused_bce_with_logits(x, y).backward()
+    assert need_grad_seen == [False]
+    y_ref = y.detach().requires_grad_()
+    F.binary_cross_entropy_with_logits(x, y_ref).backward()
+    torch.testing.assert_close(y.grad, y_ref.grad)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(0,), (0, 3)])
+def test_an_empty_input_is_what_torch_gives(reduction, shape):
+    x, y = torch.empty(shape, requires_grad=True), torch.empty(shape)
+    ours = fused_bce_with_logits(x, y, reduction=reduction)
+    x_ref = x.detach().requires_grad_()
+    ref = F.binary_cross_entropy_with_logits(x_ref, y, reduction=reduction)
+    torch.testing.assert_close(ours, ref, equal_nan=True)  # 'mean': NaN, as torch's
+    assert ours.isnan().any() == (reduction == "mean")
+    (ours.sum() if reduction == "none" else ours).backward()
+    (ref.sum() if reduction == "none" else ref).backward()
+    assert x.grad.shape == x_ref.grad.shape == shape
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_targets_that_require_grad_get_torchs_gradient(reduction, weighted):
+    """d loss / d y = w ((1 - p_w) logsigmoid(x) - x), scaled by the upstream gradient: against
+    torch's autograd, with the input's gradient beside it."""
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(9, 4, generator=g) * 5, torch.rand(9, 4, generator=g)
+    w = torch.rand(4, generator=g) if weighted else None
+    pw = 3 * torch.rand(9, 1, generator=g) if weighted else None
+    upstream = torch.rand(x.shape if reduction == "none" else (), generator=g) + 0.5
+    grads = []
+    for loss_fn in (fused_bce_with_logits, F.binary_cross_entropy_with_logits):
+        xi, yi = x.clone().requires_grad_(), y.clone().requires_grad_()
+        loss = loss_fn(xi, yi, w, pos_weight=pw, reduction=reduction)
+        loss.backward(upstream)
+        grads.append((loss.detach(), xi.grad, yi.grad))
+    for ours, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(ours, ref)
+
+
+def test_weights_that_require_grad_are_refused_by_name():
+    x, y = torch.randn(4, 3), torch.rand(4, 3)
+    with pytest.raises(ValueError, match="pos_weight requires grad, but fused_bce_with_logits"):
+        fused_bce_with_logits(x, y, pos_weight=torch.ones(3, requires_grad=True))
+
+
+# ------------------------------------------------------------------ on CUDA (the GPU check)
+@CUDA
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_call_waits_for_the_device(dtype, reduction):
+    """torch's sync debug mode raises on any device-to-host wait: forward and backward."""
+    x = torch.randn(2**20 + 3, device="cuda", dtype=dtype, requires_grad=True)
+    y = torch.rand(2**20 + 3, device="cuda", dtype=dtype)
+    fused_bce_with_logits(x, y, reduction=reduction).sum().backward()  # compiles the kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            x.grad = None
+            fused_bce_with_logits(x, y, reduction=reduction).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    ref_x = x.detach().float().requires_grad_()
+    F.binary_cross_entropy_with_logits(ref_x, y.float(), reduction=reduction).sum().backward()
+    rtol = 2e-6 if dtype == torch.float32 else 8e-3
+    error = (x.grad.float() - ref_x.grad).abs().max() / ref_x.grad.abs().max()
+    assert error.item() <= rtol
+
+
+@CUDA
+def test_mean_forward_backward_launches_three_kernels():
+    """The pass, the sum of its partial sums, and the scale that ends at once for 1; beside
+    them only the autograd engine's fill of the upstream gradient."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(2**22, device="cuda", requires_grad=True)
+    y = torch.rand(2**22, device="cuda")
+    fused_bce_with_logits(x, y).backward()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        x.grad = None
+        fused_bce_with_logits(x, y).backward()
+        torch.cuda.synchronize()
+    kernels = [e.name for e in prof.events() if e.device_type.name == "CUDA"]
+    ours = sorted(k for k in kernels if k.startswith(("_bce_pass", "_finish", "_scale")))
+    assert ours == ["_bce_pass_kernel", "_finish_kernel", "_scale_kernel"], kernels
+    assert len(kernels) <= 4, kernels
+
+
+@CUDA
+def test_a_cuda_graph_records_and_replays_forward_and_backward():
+    x = torch.randn(3, 2**16, device="cuda", requires_grad=True)
+    y = torch.rand(3, 2**16, device="cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):  # warm-up: kernels compiled, allocator settled
+            x.grad = None
+            fused_bce_with_logits(x, y).backward()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    x.grad = None
+    with torch.cuda.graph(graph):
+        loss = fused_bce_with_logits(x, y)
+        loss.backward()
+    with torch.no_grad():
+        x.copy_(torch.randn_like(x))
+        y.copy_(torch.rand_like(y))
+    graph.replay()
+    ref_x = x.detach().clone().requires_grad_()
+    ref = F.binary_cross_entropy_with_logits(ref_x, y)
+    ref.backward()
+    torch.testing.assert_close(loss, ref.detach(), rtol=2e-6, atol=0)
+    torch.testing.assert_close(x.grad, ref_x.grad, rtol=1e-5, atol=1e-12)
+
+
+@CUDA
+def test_compiled_model_on_cuda_keeps_the_loss_in_one_graph():
+    model = Model().cuda()
+    compiled = torch.compile(model, fullgraph=True)
+    x, y = torch.randn(4096, 6, device="cuda"), torch.rand(4096, 3, device="cuda")
+    ours = losses_and_grads(compiled, x, y, fused_bce_with_logits)
+    ref = losses_and_grads(model, x, y, F.binary_cross_entropy_with_logits)
+    for a, b in zip(ours[:-1], ref[:-1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
