@@ -78,6 +78,15 @@ def test_imbalanced_blobs_depend_on_their_seed_only():
     assert not torch.equal(a[0], c[0]) and not torch.equal(a[1], c[1])
 
 
+def test_imbalanced_blobs_default_to_separation_2_drawn_from_seed_0():
+    x, y = imbalanced_blobs(4000, 0.25)
+    gap = (x[y[:, 0] == 1, 0].mean() - x[y[:, 0] == 0, 0].mean()).item()
+    se = math.sqrt(1 / 1000 + 1 / 3000)  # of a difference of two means of unit variance
+    assert gap == pytest.approx(2.0, abs=5 * se)
+    again = imbalanced_blobs(4000, 0.25, separation=2.0, seed=0)
+    assert torch.equal(x, again[0]) and torch.equal(y, again[1])
+
+
 def test_imbalanced_blobs_land_on_the_requested_device():
     x, y = imbalanced_blobs(10, 0.3, device=META)
     assert x.device == META and y.device == META
@@ -235,6 +244,9 @@ def test_learnable_images_pattern_is_fixed_and_seeded():
     b, lb = learnable_images(300, (1, 4, 4), seed=3)
     c, _ = learnable_images(300, (1, 4, 4), seed=4)
     assert torch.equal(a, b) and torch.equal(la, lb) and not torch.equal(a, c)
+    default, labels = learnable_images(300, (1, 4, 4))
+    zero, zero_labels = learnable_images(300, (1, 4, 4), seed=0)
+    assert torch.equal(default, zero) and torch.equal(labels, zero_labels), "seed 0 by default"
 
 
 # --- as_targets, train_test_images, circles -------------------------------------------------
@@ -274,6 +286,9 @@ def test_train_test_images_learnable_split_one_draw():
     x, y = learnable_images(42, (3, 5, 5), seed=4)
     assert torch.equal(torch.cat([train_x, test_x]), x)
     assert torch.equal(torch.cat([train_y, test_y]), y.float().unsqueeze(1))
+    default = train_test_images("learnable", 30, 12, (3, 5, 5))
+    seed_0 = train_test_images("learnable", 30, 12, (3, 5, 5), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(default, seed_0, strict=True)), "seed 0"
     with pytest.raises(ValueError) as refused:
         train_test_images("mnist", 30, 12, (3, 5, 5))
     assert str(refused.value) == "kind must be 'fakedata' or 'learnable', got 'mnist'"
