@@ -54,15 +54,17 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# One pytest session: the tests and nbval's check of the committed notebooks share the
-# workers. --dist loadfile keeps each notebook's cells (one kernel) and each test module
-# together on one worker; the fixture notebooks under tests/ are data, not nbval's.
+# One pytest session on the workers. Each notebook runs once at its defaults, in a store the
+# workers share (tests/conftest.py), and every test that needs that run reads it there: the
+# comparison of its checked cells with the committed outputs (as `pytest --nbval-lax
+# notebooks` compares them), the results, the browser layer. --dist loadfile keeps each test
+# module on one worker, in the order conftest gives (longest first).
 test: lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --nbval-lax \
-		--ignore=tests/fixtures --ignore=tests/artifacts notebooks tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		--ignore=tests/fixtures --ignore=tests/artifacts tests
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook and not browser" tests
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not notebook and not browser" tests
 
 notebooks: $(STAMP)
 	$(BIN)/bce-notebooks refresh
