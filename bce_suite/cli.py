@@ -56,7 +56,15 @@ def make_job(nb: Path, given: dict[str, Any], name: str) -> Job:
         name,
         effective=parameters.effective_parameters(nb, given),
         writes_results="results_path" in declared,
+        priority=later_first(nb),
     )
+
+
+def later_first(nb: Path) -> int:
+    """A run's priority: its notebook's number. The later lessons do the long work (training
+    models, timing kernels): started first, the short early ones fill the workers' gaps,
+    and no worker is left running a long notebook alone at the end."""
+    return int(nb.stem.split("_", 1)[0])
 
 
 def runs_dir() -> Path:

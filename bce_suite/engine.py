@@ -199,7 +199,8 @@ def _execute(client: Client, todo: dict[int, Job], out_dir: Path, bar: Any) -> d
     hosts = workers_per_host(client)
     tokens = {i: f"{command}-{i}" for i in todo}
     futures = {}
-    for i, job in todo.items():
+    # submitted in the order they are to start: the scheduler hands the runs out in it
+    for i, job in sorted(todo.items(), key=lambda item: -item[1].priority):
         params = dict(job.params)
         future = client.submit(
             run_task,

@@ -17,6 +17,7 @@ class Job:
     run: str  # the file stem of its outputs
     effective: dict[str, Any] = field(default_factory=dict)  # every value it runs with
     writes_results: bool = True  # the notebook declares results_path
+    priority: int = 0  # among runs waiting for a worker, the highest starts first
 
 
 @dataclass

@@ -193,6 +193,14 @@ def test_the_command_is_named_bce_notebooks():
     assert out.returncode == 0 and out.stdout.startswith("usage: bce-notebooks ")
 
 
+def test_the_later_notebooks_of_a_run_come_first_to_the_workers(tmp_path):
+    args = build_parser().parse_args(["run", "--quick", "--out", str(tmp_path)])
+    plan = cli_module.plan_run(args, notebooks.CHECKOUT / "notebooks")
+    stems = [job.notebook.stem for job in plan.jobs]
+    assert stems == sorted(stems) and len(stems) >= 9, "the report keeps the notebooks' order"
+    assert [job.priority for job in plan.jobs] == [int(s[:2]) for s in stems]
+
+
 def test_installed_as_a_wheel_it_says_where_it_looked(tmp_path, monkeypatch, capsys):
     """No checkout beside the package (a wheel in site-packages), no notebooks here."""
     monkeypatch.setattr(notebooks, "CHECKOUT", tmp_path / "site-packages")
@@ -257,6 +265,16 @@ def test_run_with_a_failing_notebook_among_good_ones(tmp_path):
         assert (tmp_path / f"{run}.html").read_text().startswith("<!DOCTYPE html>")
     assert "Kernel is running over TCP" not in out.stderr and "IPKernelApp" not in out.stderr
     assert "Passed unknown parameter" not in out.stderr
+
+
+@pytest.mark.notebook
+def test_one_worker_starts_the_later_notebooks_first(tmp_path):
+    out = cli("run", "--notebooks", FIXTURES, "--out", str(tmp_path), "--jobs", "1")
+    finished = [line.split()[1] for line in out.stderr.splitlines() if line.strip().startswith(
+        ("ok ", "failed "))]  # fmt: skip
+    assert finished == ["03_no_parameters", "02_fails", "01_square"], out.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [row["run"] for row in summary] == ["01_square", "02_fails", "03_no_parameters"]
 
 
 @pytest.mark.notebook
