@@ -6,13 +6,13 @@ BCE_FRESH_CLONE=1, and never inside the clone it starts.
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.checkout import REPO_ROOT
+from tests.fresh import INSIDE, clean_environment, slow
 
 
 def readme_commands() -> list[str]:
@@ -28,23 +28,12 @@ def test_readme_commands_are_the_two():
 
 
 @pytest.mark.fresh_clone
-@pytest.mark.skipif(
-    not (os.environ.get("CI") or os.environ.get("BCE_FRESH_CLONE")),
-    reason="slow: runs in CI, or set BCE_FRESH_CLONE=1",
-)
-@pytest.mark.skipif(bool(os.environ.get("BCE_INSIDE_FRESH_CLONE")), reason="no recursion")
+@slow("BCE_FRESH_CLONE")
 def test_fresh_clone_runs_the_readme_commands(tmp_path):
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     cache = os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("VIRTUAL_ENV", "PYTEST_", "PYTHONPATH"))
-    }
-    env.update(PIP_CACHE_DIR=cache, BCE_INSIDE_FRESH_CLONE="1")
+    env = clean_environment(PIP_CACHE_DIR=cache, **{INSIDE: "1"})
     for command in readme_commands():
         done = subprocess.run(
             command, shell=True, cwd=clone, env=env, capture_output=True, text=True, check=False

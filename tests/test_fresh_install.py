@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.checkout import NOTEBOOK_DIR, REPO_ROOT, all_notebooks
+from tests.fresh import clean_environment, slow
 
 
 def torch_spec() -> list[str]:
@@ -50,21 +51,11 @@ def test_the_torch_spec_is_the_makefiles():
 
 
 @pytest.mark.fresh_install
-@pytest.mark.skipif(
-    not (os.environ.get("CI") or os.environ.get("BCE_FRESH_INSTALL")),
-    reason="slow: runs in CI, or set BCE_FRESH_INSTALL=1",
-)
-@pytest.mark.skipif(bool(os.environ.get("BCE_INSIDE_FRESH_CLONE")), reason="in the clone")
+@slow("BCE_FRESH_INSTALL")
 def test_a_fresh_venv_with_the_suite_extra_runs_the_command(tmp_path):
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
     source = copy_checkout(tmp_path / "source")
     venv, out = tmp_path / "venv", tmp_path / "out"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("VIRTUAL_ENV", "PYTEST_", "PYTHONPATH", "OMP_NUM_THREADS"))
-    }
+    env = clean_environment()
 
     def run(*command: str | Path, timeout: int = 900) -> subprocess.CompletedProcess:
         done = subprocess.run(
