@@ -38,11 +38,7 @@ from torch.autograd.function import once_differentiable
 
 from bce_helpers.fast import fused_triton
 from bce_helpers.fast.compiler import Compiled, compile_enabled, compiled, is_compiling
-from bce_helpers.fast.formulas import (
-    computing_dtype,
-    one_pass,
-    target_gradient,
-)
+from bce_helpers.fast.formulas import computing_dtype, one_pass, target_gradient
 from bce_helpers.fast.fused_triton import Periodic
 from bce_helpers.losses import _check_unit_interval, check_bce_args
 
@@ -81,16 +77,13 @@ VariantKey = tuple[Any, ...]
 
 
 def variant_key(
-    x: Tensor,
-    y: Tensor,
-    w: Periodic | None,
-    pw: Periodic | None,
-    reduction: str,
-    need_grad: bool,
+    flat: tuple[Tensor, Tensor, Periodic | None, Periodic | None, str, bool],
 ) -> VariantKey:
-    """What a compiled graph of the flat pass depends on, other than the sizes: the dtypes,
-    the reduction, the gradient or not, each weight's kind, and the sizes that dynamo
-    specializes (1, and a periodic weight's inner stride of 1)."""
+    """What a compiled graph of the flat pass (x, y, w, pw, reduction, need_grad) depends
+    on, other than the sizes: the dtypes, the reduction, the gradient or not, each weight's
+    kind, and the sizes that dynamo specializes (1, and a periodic weight's inner stride of
+    1)."""
+    x, y, w, pw, reduction, need_grad = flat
 
     def kind(weight: Periodic | None) -> tuple[Any, ...] | None:
         if weight is None:
@@ -195,7 +188,7 @@ def _forward(
         # and calls from a compiled model's graph then meet one set of dispatch keys, which
         # dynamo's guards check, and share one graph
         with compile_settings(), torch._C._AutoDispatchBelowADInplaceOrView():
-            loss, grad, bad = compiled_pass(variant_key(*flat))(*flat, grad_scale)
+            loss, grad, bad = compiled_pass(variant_key(flat))(*flat, grad_scale)
     if reduction == "none":
         loss = loss.view(x.shape)
     return loss, None if grad is None else grad.view(x.shape), bad
