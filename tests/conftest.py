@@ -105,6 +105,7 @@ class Executions:
             if not done.exists():
                 run.mkdir(exist_ok=True)
                 results = run / "results.json"
+                failure.unlink(missing_ok=True)  # left by a worker that stopped mid-run
                 try:
                     execute(
                         source,
@@ -113,9 +114,7 @@ class Executions:
                         cwd=run,
                     )
                 except Exception as err:  # noqa: BLE001 (a stopped run is an outcome here)
-                    failure.write_text(
-                        json.dumps({"error": error_line(err), "ename": getattr(err, "ename", "")})
-                    )
+                    failure.write_text(json.dumps({"error": error_line(err)}))
                 done.write_text(json.dumps({"name": name, "params": params}))
         results = run / "results.json"
         executed = run / source.name

@@ -1,14 +1,19 @@
-"""The test run's own set-up (tests/conftest.py): threads per worker and the files' order."""
+"""The test run's own set-up (tests/conftest.py): threads per worker, the files' order, and
+the store of notebook runs the workers share."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 import torch
 
+from tests import conftest
+from tests.checkout import find_notebook
 from tests.conftest import pytest_collection_modifyitems
 
 
@@ -57,3 +62,49 @@ def test_threads_per_process_shares_the_cores_and_never_gives_none():
     assert threads_per_process(1) == cores
     assert threads_per_process(cores) == 1
     assert threads_per_process(4 * cores) == 1
+
+
+class FakeRuns:
+    """Stands in for bce_suite.execute.execute: counts the runs, writes what a run writes
+    (the executed notebook; the results JSON unless it fails), raises like papermill."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[dict] = []
+        self.fail = fail
+
+    def __call__(self, notebook: Path, output: Path, params: dict, cwd: Path) -> None:
+        self.calls.append(params)
+        nb = nbformat.read(notebook, as_version=4)
+        nbformat.write(nb, output)
+        if self.fail:
+            error = RuntimeError("stopped")
+            error.ename, error.evalue = "ValueError", "parameter rows=0 is not allowed"
+            raise error
+        Path(params["results_path"]).write_text(json.dumps({"rows": params.get("rows", 3)}))
+
+
+def test_the_store_runs_each_set_once_for_every_worker(tmp_path, monkeypatch):
+    runs = FakeRuns()
+    monkeypatch.setattr(conftest, "execute", runs)
+    worker_a, worker_b = conftest.Executions(tmp_path), conftest.Executions(tmp_path)
+    first = worker_a("02", rows=4)
+    again = worker_b("02", rows=4)  # another worker, the same folder: read, not run
+    assert len(runs.calls) == 1 and first.results == again.results == {"rows": 4}
+    assert again.notebook == nbformat.read(find_notebook("02"), as_version=4)
+    defaults = worker_b("02")
+    assert len(runs.calls) == 2 and defaults.results == {"rows": 3} and defaults.params == {}
+    assert worker_a.key("02", {}) == "02_functional_bce-defaults"
+    assert worker_a.key("02", {"rows": 4}) != worker_a.key("02", {"rows": 5})
+    assert worker_a.key("02", {"rows": 4, "cols": 2}) == worker_a.key("02", {"cols": 2, "rows": 4})
+
+
+def test_a_stopped_run_is_kept_with_its_error_and_not_run_again(tmp_path, monkeypatch):
+    runs = FakeRuns(fail=True)
+    monkeypatch.setattr(conftest, "execute", runs)
+    store = conftest.Executions(tmp_path)
+    stopped = store.attempt("02", rows=0)
+    assert stopped.error == "ValueError: parameter rows=0 is not allowed"
+    assert stopped.results is None and stopped.notebook.cells
+    assert store.attempt("02", rows=0).error == stopped.error and len(runs.calls) == 1
+    with pytest.raises(pytest.fail.Exception, match="stopped: ValueError: parameter rows=0"):
+        store("02", rows=0)
