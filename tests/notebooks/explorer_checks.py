@@ -1,6 +1,6 @@
 """The explorers of notebooks 01, 03 and 04, driven through JupyterLab's UI in Chromium.
 
-tests/test_jupyterlab.py runs each notebook (at the test parameter set) in JupyterLab and
+test_jupyterlab.py runs each of these notebooks (at the test parameter set) in JupyterLab and
 then, on the same page, the check here for its explorer: it moves the explorer's controls
 as a learner would (typing into a slider's readout, picking from a dropdown), and checks
 that the printed numbers change to values computed here independently, and that the figure
