@@ -11,7 +11,7 @@ from torch import nn
 from bce_helpers.data import train_test_images
 from bce_helpers.fast.training import Training, adam, train_fast
 from bce_helpers.models import MLP
-from bce_helpers.train import criterion_for
+from bce_helpers.train import criterion_for, shuffled_batches
 from tests.bce_helpers.guide_loop import guide_losses
 
 # --- adam -------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypa
 
     class OldTorchAdam(torch.optim.Adam):  # torch before 2.4 on the CPU
         def __init__(self, params, fused=None, **kwargs):
-            made.append(fused)
+            made.append((fused, kwargs["capturable"]))
             if fused:
                 raise RuntimeError(
                     "`fused=True` requires all the params to be ... supported devices"
@@ -51,7 +51,8 @@ def test_adam_falls_back_to_the_plain_one_where_torch_has_no_fused_adam(monkeypa
     images, targets = torch.rand(8, 4), torch.ones(8, 1)
     torch.manual_seed(0)
     record = train_fast(MLP(in_features=4), nn.BCELoss(), images, targets, 1, 1e-3, 4)
-    assert made == [True, None] and not record.fused_adam
+    # no CUDA graph records this run: neither Adam is made capturable
+    assert made == [(True, False), (None, False)] and not record.fused_adam
     monkeypatch.undo()
     torch.manual_seed(0)
     plain = train_fast(
@@ -211,3 +212,73 @@ def test_train_fast_trains_on_a_single_sample():
     model, loss, images, targets = fit_args(1)
     record = train_fast(model, loss, images, targets, 3, 0.1, 4)
     assert len(record.losses) == 3 and all(math.isfinite(v) for v in record.losses)
+
+
+class LooksLikeCuda(torch.Tensor):
+    """A CPU tensor that reports a CUDA device: what train_fast decides from the device can
+    be checked on a machine without one (the recorded step itself: test_cuda_graph)."""
+
+    @property
+    def device(self):
+        return torch.device("cuda")
+
+
+def test_train_fast_records_the_first_full_batch_after_warm_up_when_asked(monkeypatch):
+    """cuda_graph=True: a capturable Adam, warm-up on each batch shape, one step recorded on
+    the first full batch, every batch then through it; the CPU's thread setting untouched."""
+    import bce_helpers.fast.training as training
+
+    calls = []
+
+    def warm_up(step, model, optimizer, batches, steps=3):
+        calls.append(("warm-up", optimizer, [(x, y) for x, y in batches]))
+
+    class Recorded:
+        def __init__(self, step, model, optimizer, inputs, targets):
+            calls.append(("record", step, model, optimizer, inputs, targets))
+
+        def __call__(self, inputs, targets):
+            calls.append(("replay", len(inputs)))
+            return torch.tensor(float(len(inputs)))
+
+    def on_the_cpu(x, y, batch_size):  # the batches, gathered where the data really is
+        return shuffled_batches(
+            x.as_subclass(torch.Tensor), y.as_subclass(torch.Tensor), batch_size
+        )
+
+    synchronized = []
+    monkeypatch.setattr(training, "shuffled_batches", on_the_cpu)
+    monkeypatch.setattr(training, "warm_up_then_reset", warm_up)
+    monkeypatch.setattr(training, "CudaGraphStep", Recorded)
+    monkeypatch.setattr(training, "synchronize", synchronized.append)
+    model, loss, images, targets = fit_args(10)
+    images, targets = images.as_subclass(LooksLikeCuda), targets.as_subclass(LooksLikeCuda)
+    threads = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # not train_fast's default of 1 on the CPU
+    try:
+        record = train_fast(
+            model,
+            loss,
+            images,
+            targets,
+            2,
+            0.1,
+            4,
+            cuda_graph=True,
+            on_step=lambda: threads.append(torch.get_num_threads()),
+        )
+    finally:
+        torch.set_num_threads(before)
+    (_, optimizer, batches), (_, step, recorded_model, recorded_optimizer, x, y) = calls[:2]
+    assert optimizer is recorded_optimizer and optimizer.defaults["capturable"] is True
+    assert [(len(a), len(b)) for a, b in batches] == [(4, 4), (2, 2)]  # 10 = 4 + 4 + 2
+    assert all(
+        torch.equal(a, images[: len(a)]) and torch.equal(b, targets[: len(b)]) for a, b in batches
+    )
+    assert callable(step) and recorded_model is model
+    assert torch.equal(x, images[:4]) and torch.equal(y, targets[:4])
+    assert calls[2:] == [("replay", n) for n in (4, 4, 2) * 2]
+    assert record.losses == [4.0, 4.0, 2.0] * 2 and record.compile_seconds > 0
+    assert synchronized == [torch.device("cuda")]  # once recorded, before the clock starts
+    assert threads == [3] * 6, "threads are the CPU's setting: none changed for CUDA"
