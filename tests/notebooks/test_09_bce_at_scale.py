@@ -165,7 +165,8 @@ def the_verdicts_follow_the_measurements(r: dict, printed: str, largest: int) ->
     assert r["bytes_per_element"]["fused"] == {"forward": 8, "forward+backward": 12}
     for method in ("eager torch", "compiled torch", "eager from scratch"):
         assert r["bytes_per_element"][method] == {"forward": 8, "forward+backward": 20}
-    assert r["fused_path"] == "torch.compile (inductor)"
+    if r["device"] == "cpu":  # on a GPU, a Triton kernel where Triton runs
+        assert r["fused_path"] == "torch.compile (inductor)"
     assert set(r["log1p_seconds"]) == {"torch.log1p(t)", "torch.log(1 + t)", "log1p_series(t)"}
     assert 0 <= r["max_abs_err"] <= 1e-5 and 0 <= r["grad_max_abs_err"] <= 1e-6
 
