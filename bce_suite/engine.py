@@ -198,25 +198,23 @@ def _execute(client: Client, todo: dict[int, Job], out_dir: Path, bar: Any) -> d
     texts = {job.notebook: job.notebook.read_text() for job in todo.values()}
     hosts = workers_per_host(client)
     tokens = {i: f"{command}-{i}" for i in todo}
-    futures = {}
-    # submitted in the order they are to start: the scheduler hands the runs out in it
-    for i, job in sorted(todo.items(), key=lambda item: -item[1].priority):
-        params = dict(job.params)
-        future = client.submit(
-            run_task,
-            texts[job.notebook],
-            job.run,
-            params,
-            tokens[i],
-            hosts,
-            job.writes_results,
-            # one task group for all runs (Dask groups keys by their first part): the
-            # scheduler then queues the runs and hands one to each worker as it frees,
-            # where a group per run would be assigned to workers at once, leaving one idle
-            key=("bce-run", f"{job.run}-{tokens[i]}"),
-            pure=False,
-        )
-        futures[future] = i
+    # the highest priority first; all in one call, so the scheduler sees every run at once,
+    # queues them as one task group (Dask groups keys by their first part) and hands them
+    # out in this order, one to each worker as it frees (runs submitted one by one would
+    # be assigned to workers as they arrive, a short run waiting behind a long one)
+    order = sorted(todo, key=lambda i: -todo[i].priority)
+    submitted = client.map(
+        run_task,
+        [texts[todo[i].notebook] for i in order],
+        [todo[i].run for i in order],
+        [dict(todo[i].params) for i in order],
+        [tokens[i] for i in order],
+        [hosts] * len(order),
+        [todo[i].writes_results for i in order],
+        key=[("bce-run", f"{todo[i].run}-{tokens[i]}") for i in order],
+        pure=False,
+    )
+    futures = dict(zip(submitted, order, strict=True))
     done: dict[int, RunResult] = {}
     try:
         for future in as_completed(futures):

@@ -14,13 +14,16 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
 
+from bce_suite import engine
 from bce_suite.engine import host_of, run_task
+from bce_suite.runs import Job
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = str(REPO / "tests" / "fixtures" / "notebooks")
@@ -34,6 +37,47 @@ def test_host_of_a_worker_address():
     assert host_of("tcp://10.0.0.2:4001") == "10.0.0.2"
     assert host_of("tls://[::1]:8786") == "[::1]"
     assert host_of("") == ""
+
+
+class FakeFuture:
+    """A future whose task never ran: the scheduler gave up on it."""
+
+    def result(self):
+        raise RuntimeError("not run")
+
+
+class FakeClient:
+    """Records how the runs are submitted."""
+
+    def __init__(self):
+        self.calls = []
+
+    def scheduler_info(self, n_workers=-1):
+        return {"workers": {"tcp://10.0.0.2:4001": {"nthreads": 1}}}
+
+    def map(self, func, *iterables, key, pure):
+        self.calls.append((func, iterables, key))
+        return [FakeFuture() for _ in key]
+
+    def get_events(self, topic):
+        return []
+
+
+def test_the_runs_go_to_the_scheduler_in_one_call_highest_priority_first(tmp_path, monkeypatch):
+    """One call: the scheduler queues them all and hands them out in this order; one by one,
+    the first few would be assigned to workers as they arrive, behind each other."""
+    monkeypatch.setattr(engine, "as_completed", iter)
+    jobs = {i: Job(SQUARE, {"x": i}, f"r{i}", priority=p) for i, p in enumerate([1, 9, 5, 9])}
+    client, bar = FakeClient(), types.SimpleNamespace(update=lambda: None, write=lambda *a: None)
+    done = engine._execute(client, jobs, tmp_path, bar)
+    ((func, iterables, keys),) = client.calls
+    assert func is run_task
+    assert list(iterables[1]) == ["r1", "r3", "r2", "r0"], "by priority, ties in job order"
+    assert [k[0] for k in keys] == ["bce-run"] * 4, "one task group"
+    assert list(iterables[4]) == [{"10.0.0.2": 1}] * 4
+    assert {i: (r.run, r.status, r.error) for i, r in done.items()} == {
+        i: (f"r{i}", "failed", "RuntimeError: not run") for i in jobs
+    }
 
 
 @pytest.mark.notebook
