@@ -200,3 +200,14 @@ def test_pass_compiles_for_sm90_without_spills_or_64_bit_division(variant, weigh
     # the programs per multiprocessor the grid launches fit in its 64K registers at once
     per_sm = v.weighted_programs_per_sm if weighted else v.programs_per_sm
     assert registers * 32 * v.warps * per_sm <= 65536, f"{registers} registers a thread"
+
+
+def test_the_kernels_log1p_uses_the_formulas_coefficients():
+    """The Triton kernel writes log1p's series with literal coefficients (a jitted function
+    reads no Python tuple): they are formulas.ATANH_SERIES_FLOAT32's, in Horner's order."""
+    from bce_helpers.fast.formulas import ATANH_SERIES_FLOAT32
+
+    source = Path(fused_triton.__file__).read_text()
+    body = source[source.index("def _log1p_series(t):") :].split("return", 1)[0]
+    literals = [float(v) for v in re.findall(r"\d+\.\d{6,}", body)]
+    assert literals == list(ATANH_SERIES_FLOAT32)
