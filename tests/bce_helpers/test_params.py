@@ -254,12 +254,6 @@ def test_available_devices_lists_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, 
     assert available_devices() == expected
 
 
-def test_available_devices_on_a_torch_built_without_an_mps_backend(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.delattr(torch.backends, "mps")
-    assert available_devices() == ["cpu"]
-
-
 def test_setup_seeds_python_and_numpy_too():
     setup("04_pos_weight", **defaults_04(seed=11))
     drawn = (random.random(), np.random.rand())
