@@ -3,8 +3,9 @@
 Every run executes the notebook through papermill, in the session's store of runs (a set
 that another test runs too is executed once). The corners (every parameter at its
 minimum, and every parameter at its maximum; where a combination rule refuses a corner, one
-of the rule's numbers moves just far enough for it to hold) run every time, and so does a
-long corner where a notebook trains: the least data, trained for long (LONG_CAPS). With more
+of the rule's numbers moves just far enough for it to hold) run in CI, with
+`BCE_EXPLORE_CORNERS=1`, or with any draws; a long corner where a notebook trains runs every
+time: the least data, trained for long (LONG_CAPS). With more
 than one draw a mixed corner runs too (alternate parameters at their minimum and maximum);
 on top of them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 0, to keep `make
 test` within its time; a deep search is 40). The draws take turns among three regimes,
@@ -43,6 +44,8 @@ from tests.checkout import find_notebook
 pytestmark = pytest.mark.notebook
 
 DRAWS = int(os.environ.get("BCE_EXPLORE_DRAWS", "0"))
+# The min and max corners: in CI (each landing), on request, or with a search.
+CORNERS = bool(os.environ.get("CI")) or os.environ.get("BCE_EXPLORE_CORNERS") == "1" or DRAWS > 0
 SEED = int(os.environ.get("BCE_EXPLORE_SEED", "0"))
 # Upper bounds for the test only, where the spec's own maximum would take minutes.
 CAPS: dict[str, dict[str, float]] = {
@@ -222,7 +225,7 @@ def cases() -> list[Any]:
     for notebook in SPECS:
         if ONLY and not any(notebook.startswith(n) for n in ONLY):
             continue
-        picks = ["min", "max"] if DRAWS <= 1 else ["min", "max", "mixed"]
+        picks = [] if not CORNERS else ["min", "max"] if DRAWS <= 1 else ["min", "max", "mixed"]
         picks += ["long"] if notebook in LONG_CAPS else []
         for pick in picks:
             params = to_edge_of_rules(notebook, corner(notebook, pick))
