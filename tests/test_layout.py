@@ -1,110 +1,82 @@
-"""The test run's own set-up (tests/conftest.py): threads per worker, the files' order, and
-the store of notebook runs the workers share."""
+"""The tests mirror the packages: each module with code has its test file at the mirrored
+path (bce_helpers/fast/fused.py -> tests/bce_helpers/fast/test_fused.py), and every test
+file there names a module that exists."""
 
 from __future__ import annotations
 
-import json
-import os
+import ast
 from pathlib import Path
-from types import SimpleNamespace
 
-import nbformat
 import pytest
-import torch
 
-from tests import conftest
-from tests.checkout import find_notebook
-from tests.conftest import pytest_collection_modifyitems
+from tests.checkout import REPO_ROOT
 
-
-@pytest.mark.skipif(
-    int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) < 2, reason="only under pytest-xdist"
-)
-def test_each_worker_and_its_kernels_get_their_share_of_the_cores():
-    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    share = max(1, (os.cpu_count() or 1) // workers)  # by hand
-    assert os.environ["OMP_NUM_THREADS"] == str(share)  # what kernels started here inherit
-    assert torch.get_num_threads() == share
+PACKAGES = ("bce_helpers", "bce_suite")
 
 
-def fake_item(path: str, notebook: bool = False, browser: bool = False) -> SimpleNamespace:
-    marks = {name for name, on in (("notebook", notebook), ("browser", browser)) if on}
-    return SimpleNamespace(
-        path=Path(path), get_closest_marker=lambda name: object() if name in marks else None
-    )
+def has_code(module: Path) -> bool:
+    """Whether a module defines a function or a class (a package's docstring alone does not)."""
+    tree = ast.parse(module.read_text())
+    return any(isinstance(node, ast.FunctionDef | ast.ClassDef) for node in ast.walk(tree))
 
 
-def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
-    units = [fake_item("tests/test_a.py") for _ in range(30)]  # 3.0
-    notebook_runs = [fake_item("tests/test_b.py", notebook=True) for _ in range(2)]  # 20
-    one_run = [fake_item("tests/test_c.py"), fake_item("tests/test_c.py", notebook=True)]  # 10.1
-    one_page = [fake_item("tests/test_d.py", browser=True)]  # 10
-    items = units + one_page + notebook_runs + one_run
-    pytest_collection_modifyitems(None, items)
-    assert items == notebook_runs + one_run + one_page + units
+def mirrored_test_file(module: Path, root: Path) -> Path:
+    """Where a module's tests live: __init__.py's in test_init.py."""
+    relative = module.relative_to(root)
+    stem = "init" if module.stem == "__init__" else module.stem
+    return root / "tests" / relative.parent / f"test_{stem}.py"
 
 
-def test_the_files_that_read_other_files_runs_go_last():
-    """The browser layer reads the runs at the defaults that each notebook's own file
-    makes: behind every other file, however long, it finds them done."""
-    pages = [fake_item("tests/notebooks/test_jupyterlab.py", browser=True) for _ in range(9)]
-    units = [fake_item("tests/test_a.py")]
-    notebook_runs = [fake_item("tests/notebooks/test_04_pos_weight.py", notebook=True)]
-    items = pages + units + notebook_runs
-    pytest_collection_modifyitems(None, items)
-    assert items == notebook_runs + units + pages
+def untested_modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """The packages' modules with code and no test file at the mirrored path."""
+    return [
+        str(module.relative_to(root))
+        for package in packages
+        for module in sorted((root / package).rglob("*.py"))
+        if module.name != "__main__.py"
+        and has_code(module)
+        and not mirrored_test_file(module, root).is_file()
+    ]
 
 
-def test_threads_per_process_shares_the_cores_and_never_gives_none():
-    from bce_suite.kernels import threads_per_process
-
-    cores = os.cpu_count() or 1
-    assert threads_per_process(1) == cores
-    assert threads_per_process(cores) == 1
-    assert threads_per_process(4 * cores) == 1
-
-
-class FakeRuns:
-    """Stands in for bce_suite.execute.execute: counts the runs, writes what a run writes
-    (the executed notebook; the results JSON unless it fails), raises like papermill."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[dict] = []
-        self.fail = fail
-
-    def __call__(self, notebook: Path, output: Path, params: dict, cwd: Path) -> None:
-        self.calls.append(params)
-        nb = nbformat.read(notebook, as_version=4)
-        nbformat.write(nb, output)
-        if self.fail:
-            error = RuntimeError("stopped")
-            error.ename, error.evalue = "ValueError", "parameter rows=0 is not allowed"
-            raise error
-        Path(params["results_path"]).write_text(json.dumps({"rows": params.get("rows", 3)}))
+def orphan_test_files(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    """Test files under tests/<package>/ that name no module of the package."""
+    orphans = []
+    for package in packages:
+        for test in sorted((root / "tests" / package).rglob("test_*.py")):
+            folder = root / test.parent.relative_to(root / "tests")
+            stem = test.stem.removeprefix("test_")
+            source = folder / ("__init__.py" if stem == "init" else f"{stem}.py")
+            if not source.is_file():
+                orphans.append(str(test.relative_to(root)))
+    return orphans
 
 
-def test_the_store_runs_each_set_once_for_every_worker(tmp_path, monkeypatch):
-    runs = FakeRuns()
-    monkeypatch.setattr(conftest, "execute", runs)
-    worker_a, worker_b = conftest.Executions(tmp_path), conftest.Executions(tmp_path)
-    first = worker_a("02", rows=4)
-    again = worker_b("02", rows=4)  # another worker, the same folder: read, not run
-    assert len(runs.calls) == 1 and first.results == again.results == {"rows": 4}
-    assert again.notebook == nbformat.read(find_notebook("02"), as_version=4)
-    defaults = worker_b("02")
-    assert len(runs.calls) == 2 and defaults.results == {"rows": 3} and defaults.params == {}
-    assert worker_a.key("02", {}) == "02_functional_bce-defaults"
-    assert worker_a.key("02", {"rows": 4}) != worker_a.key("02", {"rows": 5})
-    assert worker_a.key("02", {"rows": 4, "cols": 2}) == worker_a.key("02", {"cols": 2, "rows": 4})
+def test_every_module_has_its_test_file():
+    assert untested_modules(REPO_ROOT) == []
 
 
-def test_a_stopped_run_is_kept_with_its_error_and_not_run_again(tmp_path, monkeypatch):
-    runs = FakeRuns(fail=True)
-    monkeypatch.setattr(conftest, "execute", runs)
-    store = conftest.Executions(tmp_path)
-    stopped = store.attempt("02", rows=0)
-    assert stopped.error == "ValueError: parameter rows=0 is not allowed"
-    assert stopped.results is None and stopped.notebook.cells
-    assert store.attempt("02", rows=0).error == stopped.error and len(runs.calls) == 1
-    with pytest.raises(pytest.fail.Exception, match="stopped: ValueError: parameter rows=0"):
-        store("02", rows=0)
+def test_every_test_file_names_its_module():
+    assert orphan_test_files(REPO_ROOT) == []
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A package with a module tested in its mirrored place, one not, and a stray test."""
+    for path, text in {
+        "pkg/__init__.py": '"""Only a docstring."""\n',
+        "pkg/sub/__init__.py": "def grade():\n    pass\n",
+        "pkg/sub/tested.py": "def f():\n    pass\n",
+        "pkg/untested.py": "class C:\n    pass\n",
+        "tests/pkg/sub/test_tested.py": "",
+        "tests/pkg/sub/test_init.py": "",
+        "tests/pkg/test_gone.py": "",
+    }.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    return tmp_path
+
+
+def test_the_checks_find_an_untested_module_and_a_stray_test(tree: Path):
+    assert untested_modules(tree, ("pkg",)) == ["pkg/untested.py"]
+    assert orphan_test_files(tree, ("pkg",)) == ["tests/pkg/test_gone.py"]

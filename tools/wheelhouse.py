@@ -4,7 +4,7 @@
     python tools/wheelhouse.py [--dest build/wheelhouse] [--python-version 3.12]
     python tools/wheelhouse.py --missing     # which of them this Python lacks; exit 1 if any
 
-The requirements come from pyproject.toml (the dependencies and the dev and keras extras)
+The requirements come from pyproject.toml (the dependencies and the suite, test and keras extras)
 and are written to DEST/requirements.txt beside the wheels; `make gpu-check` installs them
 with `pip install --no-index --find-links DEST -r DEST/requirements.txt`. Without
 --python-version (or --platform) the wheels are built for this Python with `pip wheel`
@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("dev", "keras")
+EXTRAS = ("suite", "test", "keras")  # dev is suite and test: the package itself, not a wheel
 # a CUDA machine has its own builds of these; a wheel from an index would replace them
 BROUGHT_BY_THE_MACHINE = {"torch", "torchvision", "triton"}
 

@@ -3,6 +3,7 @@ with the run's thread count, registered under the token and stopped by it, even 
 stop comes before the kernel is up."""
 
 import asyncio
+import os
 
 import psutil
 import pytest
@@ -59,3 +60,10 @@ def test_a_kernel_that_starts_after_its_run_was_stopped_stops_at_once():
         assert not asyncio.run(manager.is_alive())
     finally:
         kernels.forget("run-late")
+
+
+def test_threads_per_process_shares_the_cores_and_never_gives_none():
+    cores = os.cpu_count() or 1
+    assert kernels.threads_per_process(1) == cores
+    assert kernels.threads_per_process(cores) == 1
+    assert kernels.threads_per_process(4 * cores) == 1
