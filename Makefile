@@ -15,13 +15,13 @@ PYTEST_WORKERS ?= 2
 
 help:
 	@echo "make run        execute every notebook with its defaults into runs/latest/"
-	@echo "make test       the whole test suite: lint, unit tests, notebooks, nbval"
+	@echo "make test       the whole test suite: lint, unit tests, notebooks (checked outputs compared with the committed ones)"
 	@echo "make notebooks  re-execute the committed notebooks in place"
 	@echo "make lab        JupyterLab on the notebooks"
 	@echo "make format     ruff format and fix, notebooks included"
 	@echo "make student    the student edition (solutions taken out) into build/student/"
 	@echo "make book       the static book (a website) from the committed notebooks into build/book/"
-	@echo "make mutation   mutation testing (mutmut) of the library and runner modules: score per module"
+	@echo "make mutation   mutation testing (mutmut) of the library and command modules: score per module"
 	@echo "make gpu-check  on a CUDA machine: tests, nbval, notebooks on cuda, GPU benchmarks"
 	@echo "make wheelhouse the dependencies as wheels for an offline CUDA machine (WHEEL_PYTHON=3.12)"
 
@@ -72,7 +72,7 @@ notebooks: $(STAMP)
 
 # Not part of `make test` (slow: the README gives its time); all of them by default, or
 # one module: make mutation MUTATE=train
-MUTATE ?= params checks losses data train bce_suite/resume.py bce_suite/parameters.py
+MUTATE ?= params checks losses data train models results saturation fast/training fast/warm_up bce_suite/resume.py bce_suite/parameters.py
 mutation: $(STAMP)
 	$(BIN)/python tools/mutation.py $(MUTATE) --jobs $(PYTEST_WORKERS) --min-score 90
 
@@ -96,4 +96,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 clean:
-	rm -rf runs .pytest_cache .ruff_cache .hypothesis build/mutation build/student build/book
+	rm -rf runs .pytest_cache .ruff_cache .hypothesis build/mutation build/student build/book build/lib
