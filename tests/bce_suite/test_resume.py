@@ -153,6 +153,18 @@ def test_a_failed_run_saves_its_error_and_no_numbers(tmp_path):
     assert not (tmp_path / "sq2.json").exists()
 
 
+def test_save_writes_the_page_beside_the_notebook_and_none_without_one(tmp_path):
+    nb = nbformat.writes(nbformat.v4.new_notebook())
+    page = "<html><body>x = 2, square = 4</body></html>"
+    resume.save(tmp_path, square_job({"x": 2}), Outcome("ok", 1.0, nb, None, page=page))
+    assert (tmp_path / "sq2.html").read_text() == page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sq2.html", "sq2.ipynb"]
+    empty = tmp_path / "none"
+    empty.mkdir()
+    resume.save(empty, square_job({"x": 2}), Outcome("ok", 1.0, None, None))
+    assert list(empty.iterdir()) == []
+
+
 # clean_stale --------------------------------------------------------------------------
 
 
