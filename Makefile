@@ -9,9 +9,6 @@ TORCH_STAMP := $(VENV)/.installed-torch
 # project's machines; elsewhere pip fetches them. Override to keep another torch:
 #   make test TORCH_SPEC="torch torchvision"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-# pip leaves the bytecode to Python, which compiles each module the first time it is imported:
-# most of torch's files never are, and compiling them all up front is a large part of set-up
-PIP_INSTALL := $(BIN)/python -m pip install -q --no-compile
 PYTEST_WORKERS ?= 2
 
 .PHONY: help setup run test test-fast lint format notebooks lab clean gpu-check wheelhouse student mutation book
@@ -33,17 +30,17 @@ setup: $(STAMP)
 # The venv with torch: the first step of both set-ups
 $(TORCH_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(PIP_INSTALL) $(TORCH_SPEC)
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_SPEC)
 	touch $(TORCH_STAMP)
 
 # Everything: the command, the tests and lint, keras, the book
 $(STAMP): pyproject.toml | $(TORCH_STAMP)
-	$(PIP_INSTALL) -e '.[dev,keras,book]'
+	$(BIN)/python -m pip install -q -e '.[dev,keras,book]'
 	touch $(STAMP) $(RUN_STAMP)
 
 # Only what `make run` needs: the package and the command's extra
 $(RUN_STAMP): pyproject.toml | $(TORCH_STAMP)
-	$(PIP_INSTALL) -e '.[suite]'
+	$(BIN)/python -m pip install -q -e '.[suite]'
 	touch $(RUN_STAMP)
 
 run: $(RUN_STAMP)
