@@ -3,9 +3,10 @@
 Every run executes the notebook through papermill, in the session's store of runs (a set
 that another test runs too is executed once). The corners (every parameter at its
 minimum, and every parameter at its maximum; where a combination rule refuses a corner, one
-of the rule's numbers moves just far enough for it to hold) run in CI, with
-`BCE_EXPLORE_CORNERS=1`, or with any draws; a long corner where a notebook trains runs every
-time: the least data, trained for long (LONG_CAPS). With more
+of the rule's numbers moves just far enough for it to hold) and, where a notebook trains,
+the long corner (the least data, trained for long: LONG_CAPS) run in CI, with
+`BCE_EXPLORE_CORNERS=1`, or with any draws: they are the search, which `make test` leaves
+to CI to stay within its time. With more
 than one draw a mixed corner runs too (alternate parameters at their minimum and maximum);
 on top of them come `BCE_EXPLORE_DRAWS` random draws per notebook (default 0, to keep `make
 test` within its time; a deep search is 40). The draws take turns among three regimes,
@@ -44,7 +45,7 @@ from tests.checkout import find_notebook
 pytestmark = pytest.mark.notebook
 
 DRAWS = int(os.environ.get("BCE_EXPLORE_DRAWS", "0"))
-# The min and max corners: in CI (each landing), on request, or with a search.
+# The corners (min, max, long): in CI (each landing), on request, or with a search.
 CORNERS = bool(os.environ.get("CI")) or os.environ.get("BCE_EXPLORE_CORNERS") == "1" or DRAWS > 0
 SEED = int(os.environ.get("BCE_EXPLORE_SEED", "0"))
 # Upper bounds for the test only, where the spec's own maximum would take minutes.
@@ -226,7 +227,7 @@ def cases() -> list[Any]:
         if ONLY and not any(notebook.startswith(n) for n in ONLY):
             continue
         picks = [] if not CORNERS else ["min", "max"] if DRAWS <= 1 else ["min", "max", "mixed"]
-        picks += ["long"] if notebook in LONG_CAPS else []
+        picks += ["long"] if CORNERS and notebook in LONG_CAPS else []
         for pick in picks:
             params = to_edge_of_rules(notebook, corner(notebook, pick))
             found.append(pytest.param(notebook, params, id=f"{notebook}-{pick}"))

@@ -34,32 +34,44 @@ import ctypes, re, sys, torch
 from bce_helpers.fast import bench
 def kib(field):
     return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
-n, dtype, cpu = 2**24, getattr(torch, sys.argv[1]), torch.device("cpu")
-for mode in bench.ELEMENT_READS_WRITES:  # compile and warm up at a small size first
-    bench.bce_gbps(2**12, dtype, cpu, mode, 1)
-ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand back what the compiler freed, then
-open("/proc/self/clear_refs", "w").write("5")  # start the peak (VmHWM) afresh
-before = kib("VmRSS")
-bench.copy_gbps(n, dtype, cpu, 1)
-for mode in bench.ELEMENT_READS_WRITES:  # one call each: a repeat needs no more memory
-    bench.bce_timings(n, dtype, cpu, mode, 1, warmup=0)
-print((kib("VmHWM") - before) * 1024)
+n, cpu = 2**24, torch.device("cpu")
+for name in sys.argv[1:]:
+    dtype = getattr(torch, name)
+    for mode in bench.ELEMENT_READS_WRITES:  # compile and warm up at a small size first
+        bench.bce_gbps(2**12, dtype, cpu, mode, 1)
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand back what was freed, then
+    open("/proc/self/clear_refs", "w").write("5")  # start the peak (VmHWM) afresh
+    before = kib("VmRSS")
+    bench.copy_gbps(n, dtype, cpu, 1)
+    for mode in bench.ELEMENT_READS_WRITES:  # one call each: a repeat needs no more memory
+        bench.bce_timings(n, dtype, cpu, mode, 1, warmup=0)
+    print(name, (kib("VmHWM") - before) * 1024, flush=True)
 """
+PEAK_DTYPES = ("float32", "bfloat16")
+
+
+@pytest.fixture(scope="module")
+def measured_peaks() -> dict[str, int]:
+    """Each dtype's growth of the peak, measured one after the other in one fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, *PEAK_DTYPES], capture_output=True, text=True, check=True
+    )
+    return {
+        name: int(grown)
+        for name, grown in (line.split() for line in out.stdout.split("\n") if line)
+    }
 
 
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the peak from Linux's /proc/self"
 )
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_memory_needed_covers_a_measured_peak(dtype):
+@pytest.mark.parametrize("dtype", PEAK_DTYPES)
+def test_memory_needed_covers_a_measured_peak(measured_peaks, dtype):
     """The measurements' peak memory at 2**24 elements (where the check matters: large
     sizes), in a fresh process, is within the bound. The peak is measured from after the
     warm-up (whose compiler can raise the lifetime peak above anything measured later), with
     freed memory handed back first, so it grows by at least the one tensor a call allocates."""
-    out = subprocess.run(
-        [sys.executable, "-c", PEAK, dtype], capture_output=True, text=True, check=True
-    )
-    grown, n = int(out.stdout.split()[-1]), 2**24
+    grown, n = measured_peaks[dtype], 2**24
     element_size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
     assert n * element_size <= grown <= bench.memory_needed(n, getattr(torch, dtype))
 
