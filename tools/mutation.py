@@ -12,7 +12,9 @@ build/mutation/<module>/ (the checkout itself is never touched, so other work ca
 beside it), and only its unit test files run against each mutant: no notebook, no browser.
 The score is killed / total, where a mutant that makes the tests time out counts as killed
 and one no test reaches counts as surviving. Every survivor is printed as a diff.
-Exit status 1 if a module scores below --min-score (default 0: report only).
+Exit status 1 if a module scores below --min-score (default 0: report only), or if none of
+mutmut's results counts for it (nothing to score is an error, never a pass). Module names,
+test files, --jobs and --min-score are all checked before the first module is mutated.
 """
 
 from __future__ import annotations
@@ -59,9 +61,12 @@ def source_of(module: str) -> str:
 
 
 def mirrored_test(source: str) -> str:
-    """The module's own test file: tests/ + its folder + test_<stem>.py."""
+    """The module's own test file: tests/ + its folder + test_<stem>.py, where a package's
+    __init__.py has test_init.py (the layout rule of tests/test_layout.py, which checks
+    that every module has that file; tests/tools/test_mutation.py checks the two agree)."""
     path = Path(source)
-    return (Path("tests") / path.parent / f"test_{path.stem}.py").as_posix()
+    stem = "init" if path.stem == "__init__" else path.stem
+    return (Path("tests") / path.parent / f"test_{stem}.py").as_posix()
 
 
 def test_files(source: str) -> list[str]:
@@ -133,8 +138,9 @@ def statuses(work: Path) -> dict[str, str]:
     return {m[1]: m[2] for m in map(RESULT_LINE.match, out.splitlines()) if m}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Mutate each module in turn, print its score and its survivors."""
+def checked_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, every value checked before any module is copied or mutated; a bad
+    one stops it as argparse does (usage, the argument and its value, exit status 2)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "modules",
@@ -147,31 +153,64 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude", nargs="+", help="mutant name globs not to count")
     parser.add_argument("--min-score", type=float, default=0.0, help="percent; exit 1 below")
     args = parser.parse_args(argv)
-    scores = []
-    for module in args.modules:
+    if args.jobs < 1:
+        parser.error(f"argument --jobs: {args.jobs} is not allowed: at least 1 mutant at once")
+    if not 0 <= args.min_score <= 100:
+        parser.error(
+            f"argument --min-score: {args.min_score:g} is not allowed: a percent, 0 to 100"
+        )
+    missing = [test for test in args.tests or [] if not (ROOT / test).is_file()]
+    if missing:
+        parser.error(f"argument --tests: {missing} not found")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Mutate each module in turn, print its score and its survivors."""
+    args = checked_arguments(argv)
+    plan = []
+    for module in args.modules:  # every module's file and tests, before any is mutated
         source = source_of(module)
-        tests = args.tests or test_files(source)
+        plan.append((module, source, args.tests or test_files(source)))
+    scores = []
+    for module, source, tests in plan:
         work = prepare(source, tests)
         print(f"== {module}: mutating {source} against {' '.join(tests)}")
         started = time.monotonic()
         mutmut(work, "run", "--max-children", str(args.jobs))
         print(f"   {time.monotonic() - started:.0f} s; log: {work / 'mutmut.log'}")
         skip = args.exclude or EXCLUDE.get(source, [])
+        listed = statuses(work)
         found = {
             name: status
-            for name, status in statuses(work).items()
+            for name, status in listed.items()
             if not any(fnmatch.fnmatch(name, pattern) for pattern in skip)
         }
         survivors = sorted(name for name, status in found.items() if status not in CAUGHT)
         for name in survivors:
             print(mutmut(work, "show", name).rstrip())
         caught = len(found) - len(survivors)
-        score = 100 * caught / len(found) if found else 100.0
-        scores.append((module, caught, len(found), score, survivors))
+        if found:
+            score = 100 * caught / len(found)
+            shown = f"{score:5.1f}%  survivors: {len(survivors)}"
+        else:  # no score at all, never a perfect one
+            score, shown = None, f"no score: {nothing_to_score(listed, work)}"
+        scores.append((module, score, f"  {module:<16} {caught:>4} / {len(found):<4} {shown}"))
     print("\nmutation score (killed / total), fast unit tests only:")
-    for module, caught, total, score, survivors in scores:
-        print(f"  {module:<16} {caught:>4} / {total:<4} {score:5.1f}%  survivors: {len(survivors)}")
-    return 1 if any(s[3] < args.min_score for s in scores) else 0
+    print("\n".join(line for _, _, line in scores))
+    unscored = [module for module, score, _ in scores if score is None]
+    if unscored:
+        print(f"error: no mutant to score for {', '.join(unscored)}", file=sys.stderr)
+        return 1
+    return 1 if any(score < args.min_score for _, score, _ in scores) else 0
+
+
+def nothing_to_score(listed: dict[str, str], work: Path) -> str:
+    """Why a module has no mutant to count: `mutmut results` lists none that RESULT_LINE
+    reads, or --exclude (or EXCLUDE) drops all it lists."""
+    if listed:
+        return f"the exclusions drop all {len(listed)} mutants mutmut lists"
+    return f"`mutmut results` lists no mutant this script reads (see {work / 'mutmut.log'})"
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.checkout import REPO_ROOT
-from tests.test_layout import mirrored_test_file
+from tests.test_layout import PACKAGES, mirrored_test_file
 
 spec = importlib.util.spec_from_file_location("mutation", REPO_ROOT / "tools" / "mutation.py")
 mutation = importlib.util.module_from_spec(spec)
@@ -91,6 +91,27 @@ def test_the_default_tests_are_the_mirrored_file_of_the_layout_rule(source: str)
     # the reference: tests/test_layout.py's own mapping of a module to its test file
     expected = mirrored_test_file(REPO_ROOT / source, REPO_ROOT).relative_to(REPO_ROOT)
     assert mutation.mirrored_test(source) == expected.as_posix()
+
+
+def test_the_mapping_agrees_with_the_layout_rule_on_every_module_of_the_packages():
+    sources = [
+        path.relative_to(REPO_ROOT).as_posix()
+        for package in PACKAGES
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+    ]
+    assert "bce_helpers/exercises/__init__.py" in sources  # the case the rule singles out
+    rule = {
+        source: mirrored_test_file(REPO_ROOT / source, REPO_ROOT).relative_to(REPO_ROOT).as_posix()
+        for source in sources
+    }
+    assert {source: mutation.mirrored_test(source) for source in sources} == rule
+
+
+def test_a_packages_init_is_mutated_against_its_test_init():
+    # the checkout's own: `python tools/mutation.py exercises/__init__`
+    source = mutation.source_of("exercises/__init__")
+    assert source == "bce_helpers/exercises/__init__.py"
+    assert mutation.test_files(source) == ["tests/bce_helpers/exercises/test_init.py"]
 
 
 def test_the_tests_run_are_the_mirrored_file_or_the_listed_ones(tree, monkeypatch):
@@ -240,20 +261,24 @@ def test_results_are_read_as_each_mutants_status(tmp_path, monkeypatch):
 # --- the score and the verdict ------------------------------------------------------------
 
 
+# What the runs fixture's mutmut prints as results, by work copy: alpha/mod.py's mutants are
+# RESULTS, beta/tool.py's are three, all killed.
+RESULTS_BY_COPY = {
+    "alpha.mod": RESULTS,
+    "beta.tool": "".join(f"    beta.tool.x_g__mutmut_{i}: killed\n" for i in (1, 2, 3)),
+}
+
+
 @pytest.fixture
 def runs(tree: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """main() with mutmut replaced: alpha/mod.py's mutants are RESULTS, beta/tool.py's are
-    three, all killed; the calls made are recorded."""
+    """main() with mutmut replaced, its results those of RESULTS_BY_COPY; the calls made are
+    recorded."""
     calls: list[tuple] = []
-    results = {
-        "alpha.mod": RESULTS,
-        "beta.tool": "".join(f"    beta.tool.x_g__mutmut_{i}: killed\n" for i in (1, 2, 3)),
-    }
 
     def fake_mutmut(work: Path, *args: str) -> str:
         calls.append((work.name, *args))
         if args[0] == "results":
-            return results[work.name]
+            return RESULTS_BY_COPY[work.name]
         if args[0] == "show":
             return f"# {args[1]}: survived\n--- a/mod.py\n+++ b/mod.py\n"
         return ""
@@ -307,6 +332,33 @@ def test_a_module_below_min_score_fails_the_run(runs, capsys, min_score, status)
     assert score_line(out, "beta/tool.py") == (3, 3, 100.0, 0)
 
 
+@pytest.mark.parametrize(
+    "results",
+    [
+        "\n".join(line.strip() for line in RESULTS.splitlines()),  # lines without their indent
+        "",
+    ],
+)
+def test_a_module_without_results_is_an_error_not_a_full_score(
+    tree, runs, capsys, monkeypatch, results
+):
+    monkeypatch.setitem(RESULTS_BY_COPY, "alpha.mod", results)
+    assert mutation.main(["alpha/mod.py", "beta/tool.py"]) == 1  # though --min-score is 0
+    out, err = capsys.readouterr()
+    log = tree / "build/mutation/alpha.mod/mutmut.log"
+    why = f"`mutmut results` lists no mutant this script reads (see {log})"
+    assert re.search(rf"^  alpha/mod\.py\s+0 / 0\s+no score: {re.escape(why)}$", out, re.M), out
+    assert score_line(out, "beta/tool.py") == (3, 3, 100.0, 0)  # the other is still scored
+    assert err == "error: no mutant to score for alpha/mod.py\n"
+
+
+def test_excluding_every_mutant_leaves_nothing_to_score(runs, capsys):
+    assert mutation.main(["alpha/mod.py", "--exclude", "alpha.*"]) == 1
+    out, err = capsys.readouterr()
+    assert "no score: the exclusions drop all 8 mutants mutmut lists" in out
+    assert err == "error: no mutant to score for alpha/mod.py\n"
+
+
 def test_given_tests_replace_the_mirrored_file(runs, capsys):
     assert mutation.main(["alpha/mod.py", "--tests", "tests/beta/test_cli.py"]) == 0
     assert "mutating alpha/mod.py against tests/beta/test_cli.py" in capsys.readouterr().out
@@ -323,4 +375,63 @@ def test_bad_arguments_are_refused_before_anything_is_copied(tree, runs, capsys)
     assert "argument --jobs: invalid int value: 'two'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match=r"^bce_helpers/nope\.py does not exist$"):
         mutation.main(["nope"])
+    assert runs == [] and not (tree / "build").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--jobs", "0"], "argument --jobs: 0 is not allowed: at least 1 mutant at once"),
+        (["--jobs", "-3"], "argument --jobs: -3 is not allowed: at least 1 mutant at once"),
+        (
+            ["--min-score", "-0.5"],
+            "argument --min-score: -0.5 is not allowed: a percent, 0 to 100",
+        ),
+        (
+            ["--min-score", "100.5"],
+            "argument --min-score: 100.5 is not allowed: a percent, 0 to 100",
+        ),
+        (["--min-score", "nan"], "argument --min-score: nan is not allowed: a percent, 0 to 100"),
+        (
+            ["--tests", "tests/beta/test_cli.py", "tests/beta/test_gone.py"],
+            "argument --tests: ['tests/beta/test_gone.py'] not found",
+        ),
+    ],
+)
+def test_option_values_out_of_range_stop_it_with_status_2_before_any_work(
+    tree, runs, capsys, argv, message
+):
+    with pytest.raises(SystemExit) as stop:
+        mutation.main(["alpha/mod.py", *argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and err.endswith(f"error: {message}\n")
+    assert runs == [] and not (tree / "build").exists()
+
+
+def test_the_edges_of_the_ranges_are_allowed(runs, capsys):
+    assert mutation.main(["beta/tool.py", "--jobs", "1", "--min-score", "100"]) == 0
+    assert ("beta.tool", "run", "--max-children", "1") in runs
+    assert mutation.main(["beta/tool.py", "--min-score", "0"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("modules", "remove", "message"),
+    [
+        (["alpha/mod.py", "beta/tool.py", "nope"], [], "bce_helpers/nope.py does not exist"),
+        (
+            ["alpha/mod.py", "beta/tool.py"],
+            ["tests/beta/test_tool.py"],
+            "no unit tests for 'beta/tool.py': ['tests/beta/test_tool.py'] not found; pass --tests",
+        ),
+    ],
+)
+def test_every_module_and_its_tests_are_checked_before_the_first_is_mutated(
+    tree, runs, modules, remove, message
+):
+    # the bad one comes last: nothing may have run for the good ones before it
+    for path in remove:
+        (tree / path).unlink()
+    with pytest.raises(SystemExit, match=f"^{re.escape(message)}$"):
+        mutation.main(modules)
     assert runs == [] and not (tree / "build").exists()
