@@ -4,9 +4,10 @@ Prints the wall time of `bce-notebooks run --quick --jobs N` on the local Dask
 cluster (goal: at most 60 s on a 2-core machine, the cluster's and the kernels' start-up
 included), then splits one notebook's cost into kernel start, imports and compute,
 measured on a kernel of its own. With --sweep, times a sweep of 16 runs of 04 at small
-parameters instead (add --scheduler ADDRESS for an existing cluster). The machine's load
-average is printed before and after: on a shared machine, compare figures taken at
-similar loads. Usage:
+parameters instead (on an existing cluster with --scheduler ADDRESS, which takes no --jobs).
+The machine's load average is printed before and after: on a shared machine, compare
+figures taken at similar loads. A command that fails stops it with its stderr's last lines.
+Usage:
 
     .venv/bin/python benchmarks/bench_suite.py [--jobs 2] [--sweep [--scheduler ADDRESS]]
 """
@@ -28,6 +29,17 @@ IMPORTS = (
     "import torch, torchvision, matplotlib.pyplot, sklearn.datasets, tqdm.auto\n"
     "import bce_helpers.params, bce_helpers.plots, bce_helpers.data, bce_helpers.losses"
 )
+# How much of a failed command's stderr is shown: its error and the frames that led to it
+STDERR_LINES = 20
+
+
+def run(cmd: list[str]) -> None:
+    """Run a command, its output captured (the timing prints its own lines); if it fails,
+    stop with its exit status and the end of what it wrote to stderr."""
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.splitlines()[-STDERR_LINES:])
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{tail}")
 
 
 def kernel_costs() -> tuple[float, float]:
@@ -59,7 +71,7 @@ def timed_sweep(jobs: int, scheduler: str | None) -> None:
         cmd = [COMMAND, *SWEEP_04, *engine, "--no-progress"]
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        subprocess.run([*cmd, "--out", out], check=True, capture_output=True)
+        run([*cmd, "--out", out])
         wall = time.perf_counter() - start
         rows = json.loads((Path(out) / "sweep.json").read_text())
     where = f"--scheduler {scheduler}" if scheduler else f"local cluster, --jobs {jobs}"
@@ -67,12 +79,34 @@ def timed_sweep(jobs: int, scheduler: str | None) -> None:
     print(f"  load average (1 min) before {load:.1f}, after {os.getloadavg()[0]:.1f}")
 
 
-def main() -> None:
+def checked_arguments() -> argparse.Namespace:
+    """The command line; a value the timed command would refuse, or one it would not use,
+    stops it here as argparse does (exit status 2), before anything runs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, help="local cluster's workers (default: one per core)")
     parser.add_argument("--sweep", action="store_true", help="16 runs of 04 instead")
     parser.add_argument("--scheduler", help="with --sweep: an existing Dask cluster")
     args = parser.parse_args()
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"argument --jobs: {args.jobs} is not allowed: at least 1 worker")
+    if args.scheduler is not None and not args.sweep:
+        parser.error(
+            f"argument --scheduler: {args.scheduler} is only for --sweep "
+            "(the suite's timing starts its own local cluster)"
+        )
+    if args.scheduler is not None and args.jobs is not None:
+        parser.error(
+            f"argument --jobs: {args.jobs} is not allowed with --scheduler {args.scheduler} "
+            "(the cluster's own workers run the sweep): drop one of the two"
+        )
+    if args.jobs is None:
+        args.jobs = os.cpu_count() or 1
+    return args
+
+
+def main() -> None:
+    """Time the suite at --quick (or, with --sweep, 16 runs of 04) and print the figures."""
+    args = checked_arguments()
     if args.sweep:
         timed_sweep(args.jobs, args.scheduler)
         return
@@ -81,7 +115,7 @@ def main() -> None:
         cmd = [COMMAND, "run", "--quick", "--no-progress"]
         cmd += ["--jobs", str(args.jobs), "--out", out]
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
+        run(cmd)
         wall = time.perf_counter() - start
         summary = json.loads((Path(out) / "summary.json").read_text())
     kernel, imports = kernel_costs()

@@ -37,14 +37,15 @@ def accepted(cmd: list[str]):
 @pytest.fixture
 def machine(monkeypatch):
     """bench_suite with its subprocesses, kernel, clock and load average replaced: `runs`
-    holds each command run, `reply` what a run writes into its --out folder."""
+    holds each command run, `reply` what a run writes into its --out folder (and, if it
+    returns one, the finished process: its status and output)."""
     state = SimpleNamespace(runs=[], reply=None)
 
-    def run(cmd, check, capture_output):
-        assert check and capture_output
+    def run(cmd, check, capture_output, text):
+        assert not check and capture_output and text
         state.runs.append(cmd)
-        state.reply(cmd, Path(cmd[cmd.index("--out") + 1]))
-        return subprocess.CompletedProcess(cmd, 0)
+        done = state.reply(cmd, Path(cmd[cmd.index("--out") + 1]))
+        return done or subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(bench, "subprocess", SimpleNamespace(run=run))
     monkeypatch.setattr(bench, "kernel_costs", lambda: (1.5, 2.5))
@@ -102,6 +103,7 @@ def test_the_suite_is_timed_and_split_into_start_up_and_compute(machine, monkeyp
     ("argv", "engine", "where"),
     [
         ([], {"jobs": 5, "scheduler": None}, "local cluster, --jobs 5"),  # one job per core
+        (["--jobs", "3"], {"jobs": 3, "scheduler": None}, "local cluster, --jobs 3"),
         (
             ["--scheduler", "tcp://10.0.0.7:8786"],
             {"jobs": None, "scheduler": "tcp://10.0.0.7:8786"},
@@ -141,6 +143,18 @@ def test_the_sweep_is_16_runs_of_04_on_the_cluster_asked_for(
         (["--jobs", "two"], "argument --jobs: invalid int value: 'two'"),
         (["--sweep", "--jobs"], "argument --jobs: expected one argument"),
         (["--repeats", "3"], "unrecognized arguments: --repeats 3"),
+        (["--jobs", "0"], "argument --jobs: 0 is not allowed: at least 1 worker"),
+        (["--sweep", "--jobs", "-2"], "argument --jobs: -2 is not allowed: at least 1 worker"),
+        (
+            ["--scheduler", "tcp://10.0.0.7:8786"],
+            "argument --scheduler: tcp://10.0.0.7:8786 is only for --sweep "
+            "(the suite's timing starts its own local cluster)",
+        ),
+        (
+            ["--sweep", "--jobs", "3", "--scheduler", "tcp://10.0.0.7:8786"],
+            "argument --jobs: 3 is not allowed with --scheduler tcp://10.0.0.7:8786 "
+            "(the cluster's own workers run the sweep): drop one of the two",
+        ),
     ],
 )
 def test_bad_arguments_stop_it_with_status_2_before_anything_runs(
@@ -152,6 +166,32 @@ def test_bad_arguments_stop_it_with_status_2_before_anything_runs(
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
     assert machine.runs == []
+
+
+def test_a_failed_command_stops_it_with_its_status_and_the_end_of_its_stderr():
+    # a real process: 30 numbered lines on stderr, one on stdout, exit status 3
+    script = (
+        "import sys; print('the table'); "
+        "sys.stderr.write(''.join(f'line {i}\\n' for i in range(1, 31))); sys.exit(3)"
+    )
+    with pytest.raises(SystemExit) as stop:
+        bench.run([sys.executable, "-c", script])
+    first, *shown = stop.value.code.splitlines()
+    assert first == f"{sys.executable} -c {script} failed (exit 3):"
+    assert shown == [f"line {i}" for i in range(11, 31)]  # the last 20 lines, the error last
+
+
+def test_a_failed_suite_run_stops_it_before_the_kernel_is_timed(machine, monkeypatch, capsys):
+    error = "FAILED 04_pos_weight: RuntimeError: shape mismatch"
+    machine.reply = lambda cmd, out: subprocess.CompletedProcess(cmd, 1, "", f"{error}\n")
+    monkeypatch.setattr(bench, "kernel_costs", lambda: pytest.fail("the kernel was timed"))
+    clock(monkeypatch, 100.0, 141.3)
+    monkeypatch.setattr(sys, "argv", ["bench_suite.py", "--jobs", "3"])
+    with pytest.raises(SystemExit) as stop:
+        bench.main()
+    (cmd,) = machine.runs
+    assert stop.value.code == f"{' '.join(cmd)} failed (exit 1):\n{error}"
+    assert capsys.readouterr().out == ""
 
 
 def findable(name: str) -> bool:
