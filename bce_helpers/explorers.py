@@ -73,16 +73,31 @@ class Explorer(widgets.VBox):
         return bundle
 
 
-def _slider(description: str, value: float, low: float, high: float, step: float, fmt: str):
-    return widgets.FloatSlider(
-        value=value,
-        min=low,
-        max=high,
-        step=step,
-        description=description,
-        readout_format=fmt,
-        continuous_update=False,
-    )
+# A slider's description, value, lowest and highest value, step and readout format
+SliderSpec = tuple[str, float, float, float, float, str]
+
+
+def _sliders(**specs: SliderSpec) -> dict[str, widgets.FloatSlider]:
+    """A slider per argument, keyed by its name. A value outside its slider's range is
+    refused, naming the argument, before any slider is made: a slider would move it to the
+    nearest end and the explorer would show another value than the one asked for."""
+    for name, (_, value, low, high, _, _) in specs.items():
+        if not low <= value <= high:
+            raise ValueError(
+                f"{name}={value!r} is not allowed: its slider runs from {low:g} to {high:g}"
+            )
+    return {
+        name: widgets.FloatSlider(
+            value=value,
+            min=low,
+            max=high,
+            step=step,
+            description=description,
+            readout_format=fmt,
+            continuous_update=False,
+        )
+        for name, (description, value, low, high, step, fmt) in specs.items()
+    }
 
 
 # ------------------------------------------------------------------------------ notebook 01
@@ -130,11 +145,11 @@ def draw_loss(y: float, w: float, p: float) -> tuple[Figure, str]:
 
 def loss_explorer(y: float = 1.0, w: float = 1.0, p: float = 0.2) -> Explorer:
     """Notebook 01: BCE and its gradient against p, for a chosen target, weight and probe p."""
-    controls = {
-        "y": _slider("target y", y, 0.0, 1.0, 0.05, ".2f"),
-        "w": _slider("weight w", w, 0.5, 5.0, 0.5, ".1f"),
-        "p": _slider("probe p", p, 0.01, 0.99, 0.01, ".2f"),
-    }
+    controls = _sliders(
+        y=("target y", y, 0.0, 1.0, 0.05, ".2f"),
+        w=("weight w", w, 0.5, 5.0, 0.5, ".1f"),
+        p=("probe p", p, 0.01, 0.99, 0.01, ".2f"),
+    )
     return Explorer("01", controls, draw_loss)
 
 
@@ -194,10 +209,11 @@ def draw_logits(dtype: str, y: float, z: float) -> tuple[Figure, str]:
 
 def logit_explorer(dtype: str = "torch.float32", y: float = 0.0, z: float = 10.0) -> Explorer:
     """Notebook 03: the three ways to compute BCE from a logit, in a chosen dtype."""
+    sliders = _sliders(z=("probe z", z, -40.0, 40.0, 0.5, ".1f"))
     controls = {
         "dtype": widgets.Dropdown(options=list(DTYPES), value=dtype, description="dtype"),
         "y": widgets.Dropdown(options=[0.0, 1.0], value=y, description="target y"),
-        "z": _slider("probe z", z, -40.0, 40.0, 0.5, ".1f"),
+        **sliders,
     }
     return Explorer("03", controls, draw_logits)
 
@@ -223,6 +239,8 @@ def pos_weight_explorer(
     point; `logits` are an unweighted (w = 1) model's on a test set with these `labels`."""
     if not 0 < p < 1:
         raise ValueError(f"p={p!r} is not allowed: the share of positives must lie in (0, 1)")
+    if not 0 < w < math.inf:  # log w shifts the logits: w must have a finite logarithm
+        raise ValueError(f"w={w!r} is not allowed: pos_weight must be a finite number above 0")
     logits, labels = logits.detach().cpu().flatten(), labels.detach().cpu().flatten()
     thresholds = torch.linspace(-8, 8, 161)
     curve = [precision_recall_at(logits, labels, -t) for t in thresholds.tolist()]
@@ -255,8 +273,9 @@ def pos_weight_explorer(
         )
         return fig, text
 
-    slider = _slider("pos_weight w", w, min(0.25, w), max(16.0, w), 0.25, ".2f")
-    return Explorer("04", {"w": slider}, draw)
+    # the slider's range reaches any allowed w
+    slider = _sliders(w=("pos_weight w", w, min(0.25, w), max(16.0, w), 0.25, ".2f"))
+    return Explorer("04", slider, draw)
 
 
 # ------------------------------------------------------------------------------ notebook 08
@@ -269,6 +288,7 @@ def threshold_explorer(
     point on the precision-recall curve of these probabilities and labels."""
     from sklearn.metrics import precision_recall_curve
 
+    slider = _sliders(threshold=("threshold t", threshold, 0.01, 0.99, 0.01, ".2f"))
     probabilities = probabilities.detach().cpu().double().flatten()
     labels = labels.detach().cpu().flatten()
     curve_p, curve_r, _ = precision_recall_curve(labels.numpy(), probabilities.numpy())
@@ -305,6 +325,4 @@ def threshold_explorer(
         )
         return fig, text
 
-    return Explorer(
-        "08", {"threshold": _slider("threshold t", threshold, 0.01, 0.99, 0.01, ".2f")}, draw
-    )
+    return Explorer("08", slider, draw)

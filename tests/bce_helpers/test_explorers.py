@@ -1,6 +1,6 @@
 """The explorers of notebooks 01, 03, 04 and 08 driven through their controls: each readout
 and the values each figure draws, against float64, torch's own losses (with pos_weight),
-scikit-learn and known numbers."""
+scikit-learn and known numbers; and the arguments they refuse, before drawing anything."""
 
 from __future__ import annotations
 
@@ -183,6 +183,47 @@ def test_logit_explorer_follows_its_controls(drawn):
     assert len(drawn) == 5
 
 
+# --------------------------------------------------------------------- the sliders' ranges
+
+
+def slider_range(explorer, name: str) -> tuple[float, float]:
+    """The range of an explorer's slider, as the widget holds it."""
+    return explorer.controls[name].min, explorer.controls[name].max
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "value"),
+    [
+        (loss_explorer, "p", 0.0),
+        (loss_explorer, "p", 1.0),
+        (loss_explorer, "p", math.nan),
+        (loss_explorer, "y", 1.5),
+        (loss_explorer, "y", -0.1),
+        (loss_explorer, "w", 0.25),
+        (loss_explorer, "w", 6.0),
+        (logit_explorer, "z", 100.0),
+        (logit_explorer, "z", -40.5),
+    ],
+)
+def test_a_value_outside_its_sliders_range_is_refused_before_drawing(drawn, make, name, value):
+    low, high = slider_range(make(), name)  # the range of the slider, from the widget itself
+    drawn.clear()
+    message = f"{name}={value!r} is not allowed: its slider runs from {low:g} to {high:g}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make(**{name: value})
+    assert drawn == []
+
+
+def test_the_ends_of_the_sliders_ranges_are_shown_as_given(drawn):
+    explorer = loss_explorer(y=0.0, w=5.0, p=0.99)
+    assert (slider_range(explorer, "w"), slider_range(explorer, "p")) == ((0.5, 5.0), (0.01, 0.99))
+    check_loss_readout(explorer.text, 0.0, 5.0, 0.99)
+    explorer = loss_explorer(y=1.0, w=0.5, p=0.01)
+    check_loss_readout(explorer.text, 1.0, 0.5, 0.01)
+    for z in (-40.0, 40.0):
+        assert f"at z = {z:g}: " in logit_explorer(z=z).text
+
+
 # ------------------------------------------------------------------------------ notebook 04
 
 
@@ -284,6 +325,23 @@ def test_pos_weight_explorer_refuses_a_share_outside_0_1(drawn, p):
     assert drawn == []
 
 
+@pytest.mark.parametrize("w", [0.0, -1.0, math.inf, math.nan])
+def test_pos_weight_explorer_refuses_a_weight_that_is_not_finite_and_positive(drawn, w):
+    logits, labels, p = imbalanced_case(8)
+    message = f"w={w!r} is not allowed: pos_weight must be a finite number above 0"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        pos_weight_explorer(logits, labels, p, w=w)
+    assert drawn == []
+
+
+def test_pos_weight_explorer_takes_a_weight_past_its_sliders_usual_range(drawn):
+    logits, labels, p = imbalanced_case()
+    for w in (0.1, 40.0):  # the slider stretches to reach it, so the readout is w's own
+        explorer = pos_weight_explorer(logits, labels, p, w=w)
+        assert explorer.controls["w"].value == w
+        check_pos_weight_readout(explorer.text, w)
+
+
 # ------------------------------------------------------------------------------ notebook 08
 
 
@@ -309,3 +367,15 @@ def test_moving_the_slider_redraws():
     assert "threshold t = 0.30" in explorer.text
     assert "true positives 3, false positives 1" in explorer.text
     assert explorer.png != before
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5])
+def test_a_threshold_outside_its_sliders_range_is_refused(drawn, threshold):
+    labels = torch.tensor([0.0, 1.0, 0.0, 1.0, 1.0])
+    probs = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.6])
+    low, high = slider_range(threshold_explorer(probs, labels), "threshold")
+    drawn.clear()
+    message = f"threshold={threshold!r} is not allowed: its slider runs from {low:g} to {high:g}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        threshold_explorer(probs, labels, threshold)
+    assert drawn == []
