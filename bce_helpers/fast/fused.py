@@ -61,6 +61,9 @@ def _flat_one_pass(
     grad_scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     n = x.numel()
+    # one size for x and y, said to the compiler: without duck sizing each has its own size
+    # symbol, and inductor's loop over two sizes runs far slower than its loop over one
+    torch._check(y.numel() == n)
     return one_pass(x, y, spread(w, n), spread(pw, n), reduction, need_grad, grad_scale)
 
 
