@@ -33,7 +33,7 @@ if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
 SLOW_TEST, QUICK_TEST = 10, 0.1
 # Files that read the runs at the defaults that each notebook's own file makes (the store's
 # executions): they go last, when those runs are done.
-READERS = ("test_jupyterlab.py",)
+READERS = ("test_jupyterlab_as_run.py",)
 
 
 def pytest_collection_modifyitems(config, items):

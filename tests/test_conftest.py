@@ -47,7 +47,7 @@ def test_the_longest_files_go_first_each_in_one_piece_and_its_own_order():
 def test_the_files_that_read_other_files_runs_go_last():
     """The browser layer reads the runs at the defaults that each notebook's own file
     makes: behind every other file, however long, it finds them done."""
-    pages = [fake_item("tests/notebooks/test_jupyterlab.py", browser=True) for _ in range(9)]
+    pages = [fake_item("tests/notebooks/test_jupyterlab_as_run.py", browser=True) for _ in range(9)]
     units = [fake_item("tests/test_a.py")]
     notebook_runs = [fake_item("tests/notebooks/test_04_pos_weight.py", notebook=True)]
     items = pages + units + notebook_runs

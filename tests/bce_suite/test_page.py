@@ -1,5 +1,5 @@
 """index.html (bce_suite.page): each run's parameters, numbers and figure thumbnails; and
-a sweep's page opened in headless Chromium (launched as tests/notebooks/test_jupyterlab.py
+a sweep's page opened in headless Chromium (launched as tests/notebooks/jupyterlab.py
 does): every figure loads, every link resolves inside the folder, and neither the page nor
 the rendered notebooks it links to ask the network for anything."""
 
@@ -18,7 +18,7 @@ from bce_suite.engine import run_task
 from bce_suite.parameters import effective_parameters
 from bce_suite.reports import write_sweep_report
 from bce_suite.runs import Job, RunResult
-from tests.notebooks.test_jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
+from tests.notebooks.jupyterlab import browser  # noqa: F401 (the fixture: headless Chromium)
 
 SQUARE = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "01_square.ipynb"
 

@@ -1,5 +1,5 @@
 """The book (`make book`, book/build.py) built from the committed notebooks and read in
-headless Chromium (launched as tests/test_jupyterlab.py does), served from a loopback
+headless Chromium (launched as tests/notebooks/jupyterlab.py does), served from a loopback
 port with every request outside the site refused: each page loads with no console error
 and no failed request, its math is typeset, its figures load and have alt text, its links
 resolve; search works; solutions hide behind a toggle, feedback and explorers' figures
@@ -25,7 +25,7 @@ import pytest
 
 from tests.bce_suite.test_page import IMAGES
 from tests.checkout import REPO_ROOT, all_notebooks
-from tests.notebooks.test_jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
+from tests.notebooks.jupyterlab import ARTIFACTS, browser  # noqa: F401 (the fixture: headless Chromium)
 
 pytestmark = pytest.mark.browser
 

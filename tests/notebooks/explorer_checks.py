@@ -32,7 +32,7 @@ class ExplorerPage:
     """One explorer on a page: its readout, its figure, and its controls."""
 
     def __init__(self, page, name: str) -> None:
-        from tests.notebooks.test_jupyterlab import (
+        from tests.notebooks.jupyterlab import (
             PANEL,  # the notebook in view (that module imports this)
         )
 
