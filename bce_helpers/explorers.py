@@ -13,6 +13,7 @@ import html
 import io
 import math
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -98,6 +99,13 @@ def _sliders(**specs: SliderSpec) -> dict[str, widgets.FloatSlider]:
         )
         for name, (description, value, low, high, step, fmt) in specs.items()
     }
+
+
+def _check_choice(name: str, value: Any, options: list) -> None:
+    """Refuse a value its dropdown does not offer, naming the argument and the options
+    (ipywidgets' own error names neither)."""
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not allowed: expected one of {options!r}")
 
 
 # ------------------------------------------------------------------------------ notebook 01
@@ -209,10 +217,13 @@ def draw_logits(dtype: str, y: float, z: float) -> tuple[Figure, str]:
 
 def logit_explorer(dtype: str = "torch.float32", y: float = 0.0, z: float = 10.0) -> Explorer:
     """Notebook 03: the three ways to compute BCE from a logit, in a chosen dtype."""
+    targets = [0.0, 1.0]
+    _check_choice("dtype", dtype, list(DTYPES))
+    _check_choice("y", y, targets)
     sliders = _sliders(z=("probe z", z, -40.0, 40.0, 0.5, ".1f"))
     controls = {
         "dtype": widgets.Dropdown(options=list(DTYPES), value=dtype, description="dtype"),
-        "y": widgets.Dropdown(options=[0.0, 1.0], value=y, description="target y"),
+        "y": widgets.Dropdown(options=targets, value=y, description="target y"),
         **sliders,
     }
     return Explorer("03", controls, draw_logits)

@@ -214,6 +214,18 @@ def test_a_value_outside_its_sliders_range_is_refused_before_drawing(drawn, make
     assert drawn == []
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [("dtype", "torch.int64"), ("dtype", "float32"), ("y", 0.5), ("y", -1.0)]
+)
+def test_a_choice_its_dropdown_does_not_offer_is_refused_before_drawing(drawn, name, value):
+    options = logit_explorer().controls[name].options  # the dropdown's own options
+    drawn.clear()
+    message = f"{name}={value!r} is not allowed: expected one of {list(options)!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        logit_explorer(**{name: value})
+    assert drawn == []
+
+
 def test_the_ends_of_the_sliders_ranges_are_shown_as_given(drawn):
     explorer = loss_explorer(y=0.0, w=5.0, p=0.99)
     assert (slider_range(explorer, "w"), slider_range(explorer, "p")) == ((0.5, 5.0), (0.01, 0.99))
