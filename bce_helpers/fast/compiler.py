@@ -22,7 +22,7 @@ def is_compiling() -> bool:
 
 def compile_enabled() -> bool:
     """Whether torch.compile may be used here (this torch has it; BCE_HELPERS_COMPILE != 0)."""
-    return hasattr(torch, "compile") and os.environ.get("BCE_HELPERS_COMPILE", "1") != "0"
+    return hasattr(torch, "compile") and os.environ.get("BCE_HELPERS_COMPILE") != "0"
 
 
 def _missing_compiler_errors() -> tuple[type[BaseException], ...]:
@@ -55,11 +55,7 @@ def known_options(options: dict[str, Any]) -> dict[str, Any]:
         from torch._inductor import config
 
         for key in list(inductor):
-            owner = config
-            *path, name = key.split(".")
-            for part in path:
-                owner = getattr(owner, part, None)
-            if owner is None or not hasattr(owner, name):
+            if not hasattr(config, key):  # inductor's config answers dotted names too
                 del inductor[key]
     return {**options, "options": inductor} if "options" in options else dict(options)
 

@@ -2,6 +2,8 @@
 does not, the caller's own errors passed through, and inductor options this torch lacks left
 out."""
 
+import functools
+import logging
 import warnings
 
 import pytest
@@ -116,7 +118,7 @@ def test_without_the_compiler_nothing_is_compiled(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert call(torch.tensor(2.0)).item() == 9.0
-    assert not call.eager  # the environment, not a failure: compiling later is still allowed
+    assert call.eager is False  # the environment, not a failure: compiling later is allowed
 
 
 def test_options_go_to_torch_compile_without_those_this_torch_lacks(monkeypatch):
@@ -129,3 +131,41 @@ def test_options_go_to_torch_compile_without_those_this_torch_lacks(monkeypatch)
         {"dynamic": True, "options": {"cpp.enable_floating_point_contract_flag": "fast"}}
     ]
     assert compiler.known_options({"dynamic": True}) == {"dynamic": True}
+
+
+def scaled(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    return x * scale
+
+
+def test_keyword_arguments_reach_the_function_on_every_path(monkeypatch):
+    x = torch.tensor([1.0, -2.0])
+    expected = torch.tensor([3.0, -6.0])
+    monkeypatch.setenv("BCE_HELPERS_COMPILE", "0")  # eager by the environment
+    torch.testing.assert_close(compiler.compiled(scaled)(x, scale=3.0), expected)
+    monkeypatch.delenv("BCE_HELPERS_COMPILE")
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)  # compiled
+    torch.testing.assert_close(compiler.compiled(scaled)(x, scale=3.0), expected)
+    monkeypatch.setattr(torch, "compile", broken_backend)  # compiling fails: the fall-back
+    call = compiler.compiled(scaled)
+    with pytest.warns(RuntimeWarning):
+        torch.testing.assert_close(call(x, scale=3.0), expected)
+    assert call.eager
+
+
+def test_the_cuda_builds_warning_logger_is_quieted_before_compiling(monkeypatch):
+    """A CUDA build of torch on a machine without CUDA logs a warning when inductor starts:
+    the first compiling call sets that logger to errors only."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)  # restored after the test
+    monkeypatch.setattr(torch, "compile", lambda fn, **options: fn)
+    compiler.compiled(cube_plus_one)(torch.tensor(1.0))
+    assert logger.level == logging.ERROR
+
+
+def test_a_function_without_a_name_is_called_a_function_in_the_warning(monkeypatch):
+    monkeypatch.setattr(torch, "compile", broken_backend)
+    call = compiler.compiled(functools.partial(scaled, scale=2.0))
+    assert call.what == "a function"
+    with pytest.warns(RuntimeWarning, match="^a function: torch.compile is not available"):
+        assert call(torch.tensor(2.0)).item() == 4.0
+    assert compiler.compiled(scaled).what == "scaled"
