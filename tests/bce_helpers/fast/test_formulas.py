@@ -98,3 +98,85 @@ def test_target_gradient_is_torchs(reduction, weighted):
     ref.backward(upstream)
     ours = formulas.target_gradient(x, w, pw, reduction, upstream, torch.float32)
     torch.testing.assert_close(ours, y.grad)
+
+
+def test_one_pass_in_16_bits_computes_in_float32_and_rounds_once():
+    """bfloat16 inputs: the loss and gradient come back in bfloat16, each within one rounding
+    (2^-8 relative) of float64 torch on the same rounded inputs, element by element."""
+    g = torch.Generator().manual_seed(9)
+    x = (torch.randn(4000, generator=g) * 6).to(torch.bfloat16)
+    y = torch.rand(4000, generator=g).to(torch.bfloat16)
+    loss, grad, bad = formulas.one_pass(x, y, None, None, "none", need_grad=True)
+    assert loss.dtype == grad.dtype == torch.bfloat16 and not bad
+    ref_x = x.double().requires_grad_()
+    ref = F.binary_cross_entropy_with_logits(ref_x, y.double(), reduction="none")
+    ref.sum().backward()
+    for ours, exact in ((loss, ref.detach()), (grad, ref_x.grad)):
+        rel = (ours.double() - exact).abs() / exact.abs().clamp_min(1e-30)
+        assert rel.max().item() <= 2**-8
+
+
+def test_one_pass_scales_the_gradient_by_the_given_grad_scale():
+    """grad_scale replaces 1/N for 'mean' (a compiled loop passes it in); without it, one
+    element's 'mean' gradient is the 'sum' gradient itself."""
+    x = torch.tensor([-2.0, 0.5, 3.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0, 0.25], dtype=torch.float64)
+    ref_x = x.clone().requires_grad_()
+    F.binary_cross_entropy_with_logits(ref_x, y, reduction="sum").backward()
+    scale = torch.tensor(0.25, dtype=torch.float64)
+    grad = formulas.one_pass(x, y, None, None, "mean", True, grad_scale=scale)[1]
+    torch.testing.assert_close(grad, ref_x.grad * 0.25)
+    one_x = torch.tensor([1.5], dtype=torch.float64).requires_grad_()
+    F.binary_cross_entropy_with_logits(one_x, y[2:]).backward()
+    one_grad = formulas.one_pass(one_x.detach(), y[2:], None, None, "mean", True)[1]
+    torch.testing.assert_close(one_grad, one_x.grad)
+
+
+def test_on_the_cpu_a_bad_target_is_flagged_not_poisoned():
+    """On the CPU the flag is read at once, so the loss and gradient keep torch's values
+    for the bad target (torch computes them for any y) and the flag says it is bad."""
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    y = torch.tensor([1.5, 0.5], dtype=torch.float64)
+    loss, grad, bad = formulas.one_pass(x, y, None, None, "none", need_grad=True)
+    ref_x = x.clone().requires_grad_()
+    ref = F.binary_cross_entropy_with_logits(ref_x, y, reduction="none")
+    ref.sum().backward()
+    assert bad
+    torch.testing.assert_close(loss, ref.detach())
+    torch.testing.assert_close(grad, ref_x.grad)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_off_the_cpu_the_pass_gives_torchs_shapes_and_dtypes_without_reading_the_flag(reduction):
+    """On a device whose flag would make the host wait, bad targets turn the loss and the
+    gradient NaN instead (the meta device runs that path with shapes and dtypes only)."""
+    x = torch.empty(3, 5, device="meta", dtype=torch.bfloat16)
+    y = torch.empty(3, 5, device="meta", dtype=torch.bfloat16)
+    w = torch.empty(5, device="meta", dtype=torch.bfloat16)
+    ref = F.binary_cross_entropy_with_logits(x, y, w, pos_weight=w, reduction=reduction)
+    loss, grad, _ = formulas.one_pass(x, y, w, w, reduction, need_grad=True)
+    assert (loss.shape, loss.dtype, loss.device) == (ref.shape, ref.dtype, ref.device)
+    assert (grad.shape, grad.dtype, grad.device) == (x.shape, x.dtype, x.device)
+
+
+def test_target_gradient_of_16_bit_inputs_is_computed_in_float32():
+    g = torch.Generator().manual_seed(10)
+    x = (torch.randn(6, 4, generator=g) * 5).to(torch.bfloat16)
+    w = torch.rand(4, generator=g).to(torch.bfloat16)
+    pw = (3 * torch.rand(6, 1, generator=g)).to(torch.bfloat16)
+    upstream = torch.tensor(0.75, dtype=torch.bfloat16)
+    y = torch.rand(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = F.binary_cross_entropy_with_logits(x.double(), y, w.double(), pos_weight=pw.double())
+    ref.backward(upstream.double())
+    ours = formulas.target_gradient(x, w, pw, "mean", upstream, torch.float32)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours.double(), y.grad, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_log1p_series_takes_the_float32_coefficients_for_16_bit_types(dtype):
+    t = torch.linspace(0, 1, 1001).to(dtype)
+    exact = torch.log1p(t.double())
+    rel = (formulas.log1p_series(t).double() - exact).abs() / exact.clamp_min(1e-30)
+    assert formulas.log1p_series(t).dtype == dtype
+    assert rel.max().item() <= 8 * torch.finfo(dtype).eps  # a few roundings of the dtype
