@@ -101,11 +101,21 @@ def _sliders(**specs: SliderSpec) -> dict[str, widgets.FloatSlider]:
     }
 
 
-def _check_choice(name: str, value: Any, options: list) -> None:
-    """Refuse a value its dropdown does not offer, naming the argument and the options
-    (ipywidgets' own error names neither)."""
-    if value not in options:
-        raise ValueError(f"{name}={value!r} is not allowed: expected one of {options!r}")
+# A dropdown's description, value and options
+DropdownSpec = tuple[str, Any, list]
+
+
+def _dropdowns(**specs: DropdownSpec) -> dict[str, widgets.Dropdown]:
+    """A dropdown per argument, keyed by its name. A value the dropdown does not offer is
+    refused, naming the argument and the options, before any dropdown is made (ipywidgets'
+    own error names neither)."""
+    for name, (_, value, options) in specs.items():
+        if value not in options:
+            raise ValueError(f"{name}={value!r} is not allowed: expected one of {options!r}")
+    return {
+        name: widgets.Dropdown(options=options, value=value, description=description)
+        for name, (description, value, options) in specs.items()
+    }
 
 
 # ------------------------------------------------------------------------------ notebook 01
@@ -217,14 +227,9 @@ def draw_logits(dtype: str, y: float, z: float) -> tuple[Figure, str]:
 
 def logit_explorer(dtype: str = "torch.float32", y: float = 0.0, z: float = 10.0) -> Explorer:
     """Notebook 03: the three ways to compute BCE from a logit, in a chosen dtype."""
-    targets = [0.0, 1.0]
-    _check_choice("dtype", dtype, list(DTYPES))
-    _check_choice("y", y, targets)
-    sliders = _sliders(z=("probe z", z, -40.0, 40.0, 0.5, ".1f"))
     controls = {
-        "dtype": widgets.Dropdown(options=list(DTYPES), value=dtype, description="dtype"),
-        "y": widgets.Dropdown(options=targets, value=y, description="target y"),
-        **sliders,
+        **_dropdowns(dtype=("dtype", dtype, list(DTYPES)), y=("target y", y, [0.0, 1.0])),
+        **_sliders(z=("probe z", z, -40.0, 40.0, 0.5, ".1f")),
     }
     return Explorer("03", controls, draw_logits)
 
