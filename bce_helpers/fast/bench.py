@@ -278,7 +278,7 @@ def _size_bytes(text: str) -> int:
 
 
 def cpu_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
-    """Size of the CPU's last-level data cache (Linux's sysfs, else glibc's sysconf), or None."""
+    """Size of the CPU's last-level data cache as Linux's sysfs lists it, or None."""
     best: tuple[int, int] | None = None
     for index in sorted(root.glob("index*")):
         try:
@@ -289,12 +289,7 @@ def cpu_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> 
             continue
         if kind != "Instruction" and (best is None or level > best[0]):
             best = (level, size)
-    if best is not None:
-        return best[1]
-    for name in ("SC_LEVEL3_CACHE_SIZE", "SC_LEVEL2_CACHE_SIZE"):
-        if name in os.sysconf_names and os.sysconf(name) > 0:
-            return os.sysconf(name)
-    return None
+    return None if best is None else best[1]
 
 
 def last_level_cache_bytes(device: torch.device) -> int | None:
