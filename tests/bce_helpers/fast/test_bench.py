@@ -83,20 +83,26 @@ def test_memory_needed_covers_a_measured_peak(measured_peaks, dtype):
     assert n * element_size <= grown <= bench.memory_needed(n, getattr(torch, dtype))
 
 
+def write_caches(root, caches):
+    """A sysfs cache folder: index0, index1, ... with each cache's level, type and size."""
+    for index, (level, kind, size) in enumerate(caches):
+        folder = root / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "type").write_text(f"{kind}\n")
+        (folder / "size").write_text(f"{size}\n")
+
+
 def test_cpu_cache_bytes_reads_the_largest_data_level(tmp_path):
-    for index, (level, kind, size) in enumerate(
+    write_caches(
+        tmp_path,
         [
             (1, "Data", "48K"),
             (1, "Instruction", "32K"),
             (2, "Unified", "2048K"),
             (3, "Unified", "32M"),
-        ]
-    ):
-        folder = tmp_path / f"index{index}"
-        folder.mkdir()
-        (folder / "level").write_text(f"{level}\n")
-        (folder / "type").write_text(f"{kind}\n")
-        (folder / "size").write_text(f"{size}\n")
+        ],
+    )
     assert bench.cpu_cache_bytes(tmp_path) == 32 * 2**20
     (tmp_path / "index3" / "size").write_text("garbage\n")
     assert bench.cpu_cache_bytes(tmp_path) == 2048 * 2**10
@@ -737,15 +743,6 @@ def test_last_level_cache_bytes_of_the_cpu_is_its_largest_cache(monkeypatch):
     monkeypatch.setattr(bench, "cpu_cache_bytes", lambda: 12345 * 2**10)
     assert bench.last_level_cache_bytes(CPU) == 12345 * 2**10
     assert bench.last_level_cache_bytes(META) is None
-
-
-def write_caches(root, caches):
-    for index, (level, kind, size) in enumerate(caches):
-        folder = root / f"index{index}"
-        folder.mkdir()
-        (folder / "level").write_text(f"{level}\n")
-        (folder / "type").write_text(f"{kind}\n")
-        (folder / "size").write_text(f"{size}\n")
 
 
 def test_cpu_cache_bytes_skips_instruction_caches_and_unreadable_entries(tmp_path):
