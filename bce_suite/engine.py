@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_wo
 from bce_suite import kernels, resume
 from bce_suite.execute import error_line, execute
 from bce_suite.runs import Job, Outcome, RunResult
+from bce_suite.scratch import scratch_folder
 
 # Where a worker announces each run it starts (the client counts retries from these).
 STARTED_TOPIC = "bce-suite-run-started"
@@ -102,14 +102,15 @@ def run_task(
     workers_per_host: dict[str, int] | None = None,
     writes_results: bool = True,
 ) -> Outcome:
-    """Execute a notebook given as text in a scratch folder of this worker; a failing
-    notebook is an outcome, not an exception (so Dask never retries it). Its kernel gets
-    this host's cores shared among the runs the host executes at once."""
+    """Execute a notebook given as text in a scratch folder of this worker (removed after,
+    and any a dead worker left here before it); a failing notebook is an outcome, not an
+    exception (so Dask never retries it). Its kernel gets this host's cores shared among
+    the runs the host executes at once."""
     worker = _announce(token)
     sharing = (workers_per_host or {}).get(host_of(worker))
     host_threads = kernels.threads_per_process(sharing) if sharing else None
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bce-run-") as scratch:
+    with scratch_folder() as scratch:
         folder = Path(scratch)
         source, executed = folder / "input.ipynb", folder / f"{run}.ipynb"
         results = folder / f"{run}.json"

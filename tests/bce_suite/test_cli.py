@@ -315,10 +315,13 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     out_dir = tmp_path / "out"
     args = [*CLI, "sweep", "01", "--notebooks", FIXTURES, "-p", "x", "1", "2", "3"]
     args += ["-p", "seconds", "1.5", "--out", str(out_dir), "--jobs", "1", "--no-progress"]
+    (tmp_path / "tmp").mkdir()  # the sweeps' temp directory, to see what they leave there
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
     proc = subprocess.Popen(
-        args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
-    _wait_for(lambda: len(_complete(out_dir)) >= 1)
+    # a run complete, and the next one's scratch folder made
+    _wait_for(lambda: _complete(out_dir) and list((tmp_path / "tmp").glob("bce-run-*")))
     family = psutil.Process(proc.pid).children(recursive=True)
     os.killpg(proc.pid, signal.SIGKILL)  # the client and its local cluster, at once
     for p in family:  # kernels run in sessions of their own
@@ -326,7 +329,7 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     proc.wait()
     done = {p.name: p.stat().st_mtime_ns for p in _complete(out_dir)}
     assert 1 <= len(done) < 3
-    out = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert out.returncode == 0, out.stderr
     rows = json.loads((out_dir / "sweep.json").read_text())
     statuses = {r["run"] + ".ipynb": r["status"] for r in rows}
@@ -335,6 +338,7 @@ def test_a_killed_sweep_resumes_without_rerunning_complete_runs(tmp_path):
     assert sorted(statuses.values()).count("ok") == 3 - len(done)
     assert [r["square"] for r in rows] == [1, 4, 9]
     assert not list(out_dir.glob(".*")), "no temporary files left"
+    assert not list((tmp_path / "tmp").glob("bce-run-*")), "the resumed sweep removed it"
 
 
 def _slow_sweep(out_dir: Path, pid_file: Path) -> list[str]:

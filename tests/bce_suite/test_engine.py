@@ -132,8 +132,10 @@ def cluster(tmp_path):
     from distributed import Client
 
     address = f"tcp://127.0.0.1:{free_port()}"
-    # the workers import bce_suite: from the checkout here (an install brings it anywhere)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # the workers import bce_suite: from the checkout here (an install brings it anywhere);
+    # their temp directory is the test's, to see what they leave there
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path / "tmp")}
     log = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 (closed below)
     common = {"env": env, "stdout": log, "stderr": subprocess.STDOUT, "cwd": tmp_path}
     port = address.rsplit(":", 1)[1]
@@ -205,6 +207,8 @@ def test_a_sweep_survives_a_killed_worker(tmp_path, cluster):
         [f"{r}.ipynb" for r in runs] + [f"{r}.json" for r in runs] + ["summary.json", "sweep.json"]
     ), "every run once, nothing else"
     assert not list(out_dir.glob(".*")), "no temporary files"
+    # the killed worker's scratch folder, removed by a later run on this machine
+    assert not list((tmp_path / "tmp").glob("bce-run-*")), "no scratch folder left"
     # the run killed mid-way, and any whose result the dead worker held, not yet fetched
     summary = json.loads((out_dir / "summary.json").read_text())
     retried = [r for r in summary if r["retried"]]
