@@ -72,7 +72,7 @@ notebooks: $(STAMP)
 
 # Not part of `make test` (slow: the README gives its time); all of them by default, or
 # one module: make mutation MUTATE=train
-MUTATE ?= params checks losses data train models results saturation fast/training fast/warm_up fast/compiler fast/formulas fast/bench bce_suite/resume.py bce_suite/parameters.py
+MUTATE ?= params checks losses data train models results saturation fast/training fast/warm_up fast/compiler fast/formulas fast/bench bce_suite/resume.py bce_suite/parameters.py bce_suite/scratch.py
 mutation: $(STAMP)
 	$(BIN)/python tools/mutation.py $(MUTATE) --jobs $(PYTEST_WORKERS) --min-score 90
 

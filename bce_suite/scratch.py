@@ -37,7 +37,7 @@ def running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-    except psutil.AccessDenied:
+    except psutil.AccessDenied:  # another user's, where the system hides it: it exists
         return True
 
 
@@ -49,9 +49,9 @@ def remove_orphans(root: Path | None = None) -> list[Path]:
     removed = []
     for folder in sorted(root.glob(f"{PREFIX}*")):
         pid = owner_pid(folder)
-        if pid is None or folder.is_symlink() or not folder.is_dir() or running(pid):
+        if pid is None or not folder.is_dir() or running(pid):
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # refuses a symbolic link: it stays
         if not folder.exists():
             removed.append(folder)
     return removed

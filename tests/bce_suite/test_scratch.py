@@ -42,6 +42,7 @@ def folder_with_a_file(path):
     [
         ("bce-run-4242-k2j_x9", 4242),
         ("bce-run-7-", 7),
+        ("bce-run-31-x-y", 31),  # the id is the first field
         ("bce-run-4242", None),  # no dash after the id: not a name scratch_folder makes
         ("bce-run-abc-k2j", None),
         ("bce-run--k2j", None),
@@ -65,6 +66,14 @@ def test_running_tells_live_dead_and_zombie_processes(dead_pid, sleeper):
     assert psutil.pid_exists(zombie.pid), "not reaped yet"
     assert not running(zombie.pid)
     zombie.wait()
+
+
+def test_a_process_the_system_hides_counts_as_running(monkeypatch):
+    def hidden(pid):
+        raise psutil.AccessDenied(pid)
+
+    monkeypatch.setattr("bce_suite.scratch.psutil.Process", hidden)
+    assert running(1)
 
 
 def test_only_the_folders_of_dead_processes_are_removed(tmp_path, dead_pid, sleeper):
