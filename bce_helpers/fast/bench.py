@@ -247,7 +247,8 @@ def bce_gbps(
 
 def relative_speed(seconds: float, reference_seconds: float, within: float = 0.1) -> str:
     """How a time compares with a reference time, in words: '3.2x faster than', '1.5x slower
-    than', or 'about as fast as' when they differ by less than `within` (a fraction)."""
+    than', 'about as fast as' when they differ by less than `within` (a fraction), and
+    'as fast as' when they are equal."""
     if seconds <= 0 or reference_seconds <= 0:
         raise ValueError(
             f"seconds={seconds!r} and reference_seconds={reference_seconds!r} must be > 0"
@@ -255,7 +256,11 @@ def relative_speed(seconds: float, reference_seconds: float, within: float = 0.1
     ratio = reference_seconds / seconds
     if abs(ratio - 1) < within:
         return f"about as fast as (within {within:.0%})"
-    return f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
+    if ratio == 1:
+        return "as fast as"
+    factor = max(ratio, 1 / ratio)
+    shown = f"{factor:.1f}" if factor >= 1.1 else f"{factor:.2f}"  # 1.04x, not 1.0x
+    return f"{shown}x faster than" if ratio > 1 else f"{shown}x slower than"
 
 
 def format_bytes(n: int) -> str:

@@ -801,6 +801,11 @@ def test_relative_speed_at_the_boundaries():
     assert bench.relative_speed(1.0, 1.5, within=0.5) == "1.5x faster than"
     assert bench.relative_speed(1.0, 1.25, within=0.5) == "about as fast as (within 50%)"
     assert bench.relative_speed(2.0, 1.0) == "2.0x slower than"
+    # with a tolerance under 10%, a difference under 10% is shown to two decimals
+    assert bench.relative_speed(1.0, 1.04, within=0.01) == "1.04x faster than"
+    assert bench.relative_speed(1.04, 1.0, within=0.01) == "1.04x slower than"
+    assert bench.relative_speed(1.0, 1.1, within=0) == "1.1x faster than"
+    assert bench.relative_speed(2.5, 2.5, within=0) == "as fast as"
     with pytest.raises(ValueError, match="reference_seconds=0"):
         bench.relative_speed(1.0, 0)
 
