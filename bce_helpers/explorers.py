@@ -283,7 +283,8 @@ def pos_weight_explorer(
             f"pos_weight w = {w:.2f}, share of positives p = {p:.3f}\n"
             f"optimal constant logit b* = log(w p / (1 - p)) = {best:.4f}"
             f" (sigmoid {1 / (1 + math.exp(-best)):.4f})\n"
-            f"logits + log w = {math.log(w):.4f}, as w shifts them at the population optimum: "
+            f"log w = {math.log(w):.4f} added to the w = 1 model's logits,"
+            " as at the population optimum: "
             f"precision {'undefined' if math.isnan(precision) else f'{precision:.3f}'}, "
             f"recall {recall:.3f}"
         )
