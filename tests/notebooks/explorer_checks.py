@@ -121,7 +121,8 @@ def check_03_explorer(page) -> None:
 def readout_numbers(text: str) -> dict[str, float]:
     """p, b*, precision and recall from the 04 explorer's readout."""
     found = re.search(
-        r"p = ([\d.]+).*b\* = .* = (-?[\d.]+) .*precision ([\d.]+), recall ([\d.]+)",
+        r"p = ([\d.]+).*b\* = log\(w p / \(1 - p\)\) = (-?[\d.]+) "
+        r".*precision ([\d.]+), recall ([\d.]+)",
         text,
         re.DOTALL,
     )
